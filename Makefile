@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine (see README):
+#   make run    install shiftlab and run the main job
+#   make test   install shiftlab with its test extras and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test install install-dev lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(PIP) install -e .
+
+# torch is pinned first so that the "deep" extra's range installs nothing more.
+install-dev: $(BIN)/python
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[dev,deep,dask]"
+
+run: install
+	$(BIN)/shiftlab demo
+
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""shiftlab.bench (being written)."""

@@ -1,0 +1,35 @@
+"""Data layer: the domain array convention, named-domain datasets, shift simulators and
+real-dataset loaders. Nothing here depends on the other shiftlab layers."""
+
+from shiftlab.data.convention import (
+    DEFAULT_SOURCE_DOMAIN,
+    DEFAULT_TARGET_DOMAIN,
+    MASKED_CLASS,
+    check_domain_arrays,
+    infer_sample_domain,
+    is_masked,
+    label_kind,
+    mask_target_labels,
+    source_mask,
+    split_source_target,
+    target_mask,
+)
+from shiftlab.data.dataset import DomainDataset, Task, merge_domains, split_domains
+
+__all__ = [
+    "DEFAULT_SOURCE_DOMAIN",
+    "DEFAULT_TARGET_DOMAIN",
+    "MASKED_CLASS",
+    "DomainDataset",
+    "Task",
+    "check_domain_arrays",
+    "infer_sample_domain",
+    "is_masked",
+    "label_kind",
+    "mask_target_labels",
+    "merge_domains",
+    "source_mask",
+    "split_domains",
+    "split_source_target",
+    "target_mask",
+]

@@ -1,0 +1,1 @@
+"""shiftlab.deep (being written)."""

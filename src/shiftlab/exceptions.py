@@ -1,0 +1,77 @@
+"""Exceptions raised by shiftlab.
+
+Every error a user can trigger with bad input derives from :class:`ShiftlabError`
+and its message names the problem *and* the fix. The classes also derive from the
+matching built-in (``ValueError``, ``KeyError``, ...) so that generic handlers and
+scikit-learn's own checks keep working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ChecksumError",
+    "DataValidationError",
+    "DatasetNotAvailableError",
+    "DownloadError",
+    "ShiftlabError",
+    "TargetLabelLeakError",
+    "UnknownNameError",
+    "suggest",
+]
+
+
+class ShiftlabError(Exception):
+    """Base class of every error raised on purpose by shiftlab."""
+
+
+class DataValidationError(ShiftlabError, ValueError):
+    """Arrays given to shiftlab do not follow the domain data convention."""
+
+
+class TargetLabelLeakError(DataValidationError):
+    """Target labels are visible where they must be hidden (masked)."""
+
+
+class UnknownNameError(ShiftlabError, KeyError):
+    """A name (domain, dataset, method, scorer, ...) that does not exist.
+
+    ``KeyError`` quotes its message with ``repr``; ``__str__`` is overridden so
+    the message reads as plain text.
+    """
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetNotAvailableError(ShiftlabError, FileNotFoundError):
+    """Dataset files are neither in the data home nor downloadable."""
+
+
+class DownloadError(ShiftlabError, OSError):
+    """A download failed (network unreachable, HTTP error, ...)."""
+
+
+class ChecksumError(ShiftlabError, OSError):
+    """A file's sha256 sum differs from the one recorded in the catalog."""
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """Return a " Did you mean 'x'?" hint for ``name`` among ``choices`` (or "").
+
+    Matching is case-insensitive; the original spelling of the choice is returned.
+    """
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.5)
+    return f" Did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UnknownNameError:
+    """Build the standard "unknown <kind>" error with a suggestion and the valid names."""
+    choices = sorted(choices)
+    return UnknownNameError(
+        f"Unknown {kind} {name!r}.{suggest(name, choices)} Valid {kind}s: {', '.join(choices)}."
+    )

@@ -1,0 +1,381 @@
+"""Base classes shared by every shallow domain-adaptation method.
+
+Two kinds of building blocks exist:
+
+* an **adapter** (:class:`BaseAdapter`) learns from labelled source and unlabelled target
+  data and changes what a standard estimator is trained on: it may re-weight source
+  samples (reweighting methods), move them (mapping methods) or project every sample
+  (subspace methods);
+* a **DA estimator** (:class:`BaseDAEstimator`) predicts by itself and uses the target
+  data while fitting (self-labelling methods such as JDOT or DASVM).
+
+:class:`DAPipeline` chains plain scikit-learn transformers, adapters and a final
+scikit-learn estimator. It is the one place where target labels are masked before any
+step sees them, so that no method can read them, whatever the caller passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from shiftlab.data.convention import (
+    DEFAULT_TARGET_DOMAIN,
+    check_domain_arrays,
+    label_kind,
+    source_mask,
+)
+from shiftlab.exceptions import DataValidationError
+
+__all__ = [
+    "BaseAdapter",
+    "BaseDAEstimator",
+    "DAPipeline",
+    "make_da_pipeline",
+    "prepare_fit",
+    "prepare_predict",
+]
+
+
+def prepare_fit(X, y, sample_domain, *, allow_nd: bool = False):
+    """Validate fit inputs and mask target labels (on copies).
+
+    Every ``fit`` of a shiftlab method starts here. Target labels are masked whatever
+    the caller passed, which is what makes leakage impossible by construction.
+    """
+    if y is None:
+        raise DataValidationError(
+            "fit needs y: source labels, with target labels masked (-1 / NaN)."
+        )
+    return check_domain_arrays(X, y, sample_domain, target_labels="mask", allow_nd=allow_nd)
+
+
+def prepare_predict(X, sample_domain=None, *, allow_nd: bool = False):
+    """Validate predict inputs. ``sample_domain=None`` means every sample is target."""
+    X, _, sample_domain = check_domain_arrays(
+        X,
+        None,
+        sample_domain,
+        require_source=False,
+        require_target=False,
+        allow_nd=allow_nd,
+    )
+    return X, sample_domain
+
+
+class BaseAdapter(BaseEstimator):
+    """Base class of adapters (reweighting, mapping and subspace methods).
+
+    Subclasses implement :meth:`_fit` and :meth:`_transform`, and reweighting methods
+    also :meth:`_weights`. They receive validated copies with target labels masked.
+
+    The public API is
+
+    ``fit(X, y, sample_domain=None)``
+        learn the adaptation (returns ``self``);
+    ``fit_adapt(X, y, sample_domain=None)``
+        fit, then return ``(X_adapted, sample_weight)`` for the *training* rows, where
+        in-sample maps (e.g. barycentric OT maps) apply and ``sample_weight`` is ``None``
+        for methods that do not reweight;
+    ``transform(X, sample_domain=None)``
+        adapt *new* rows (``sample_domain=None``: all target).
+    """
+
+    #: Whether the adapter yields sample weights (reweighting family).
+    produces_weights: bool = False
+
+    # ---- to implement -------------------------------------------------------
+    def _fit(self, X, y, sample_domain):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transform(self, X, sample_domain):
+        """Adapt new rows; the identity by default (reweighting methods)."""
+        return X
+
+    def _fit_transform(self, X, y, sample_domain):
+        """Adapt the training rows; defaults to ``_transform`` after ``_fit``."""
+        self._fit(X, y, sample_domain)
+        return self._transform(X, sample_domain)
+
+    def _weights(self, X, sample_domain):
+        """Weights of the training rows (only called when ``produces_weights``)."""
+        raise NotImplementedError  # pragma: no cover
+
+    # ---- public API ---------------------------------------------------------
+    def fit(self, X, y=None, sample_domain=None):
+        self.fit_adapt(X, y, sample_domain)
+        return self
+
+    def fit_adapt(self, X, y=None, sample_domain=None):
+        """Fit on training rows and return ``(X_adapted, sample_weight or None)``."""
+        X, y, sample_domain = prepare_fit(X, y, sample_domain)
+        self.n_features_in_ = X.shape[1]
+        self.source_domains_ = np.unique(sample_domain[sample_domain >= 0])
+        self.target_domains_ = np.unique(sample_domain[sample_domain < 0])
+        X_out = self._fit_transform(X, y, sample_domain)
+        weights = self._weights(X, sample_domain) if self.produces_weights else None
+        return X_out, weights
+
+    def fit_transform(self, X, y=None, sample_domain=None):
+        return self.fit_adapt(X, y, sample_domain)[0]
+
+    def transform(self, X, sample_domain=None):
+        check_is_fitted(self, "n_features_in_")
+        X, sample_domain = prepare_predict(X, sample_domain)
+        if X.shape[1] != self.n_features_in_:
+            raise DataValidationError(
+                f"X has {X.shape[1]} features but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_}."
+            )
+        return self._transform(X, sample_domain)
+
+
+def _has(name):
+    return lambda self: hasattr(self, name)
+
+
+class BaseDAEstimator(BaseEstimator):
+    """Base class of methods that predict by themselves (self-labelling family).
+
+    Subclasses implement ``_fit(X, y, sample_domain)`` and ``_predict(X)`` (plus
+    ``_predict_proba`` / ``_decision_function`` when they have them).
+    """
+
+    def _fit(self, X, y, sample_domain):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, X, y=None, sample_domain=None):
+        X, y, sample_domain = prepare_fit(X, y, sample_domain)
+        self.n_features_in_ = X.shape[1]
+        self._fit(X, y, sample_domain)
+        return self
+
+    def predict(self, X, sample_domain=None):
+        check_is_fitted(self, "n_features_in_")
+        X, _ = prepare_predict(X, sample_domain)
+        return self._predict(X)
+
+    @available_if(_has("_predict_proba"))
+    def predict_proba(self, X, sample_domain=None):
+        check_is_fitted(self, "n_features_in_")
+        X, _ = prepare_predict(X, sample_domain)
+        return self._predict_proba(X)
+
+    @available_if(_has("_decision_function"))
+    def decision_function(self, X, sample_domain=None):
+        check_is_fitted(self, "n_features_in_")
+        X, _ = prepare_predict(X, sample_domain)
+        return self._decision_function(X)
+
+    def score(self, X, y, sample_domain=None):
+        """Accuracy (classification) or R^2 (regression) on the given rows."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        y = np.asarray(y)
+        pred = self.predict(X, sample_domain)
+        if label_kind(y) == "regression":
+            return r2_score(y, pred)
+        return accuracy_score(y, pred)
+
+
+def _final_has(name):
+    def check(self):
+        return hasattr(self.steps[-1][1], name)
+
+    return check
+
+
+class DAPipeline(MetaEstimatorMixin, BaseEstimator):
+    """Chain of transformers and adapters ending with any scikit-learn estimator.
+
+    At fit time every step sees all rows (source and target) with target labels
+    masked; plain scikit-learn transformers are fitted *without* labels. Sample weights
+    of reweighting adapters multiply along the chain. The final estimator is fitted on
+    the adapted **source** rows only, with those weights; it must accept
+    ``sample_weight`` when a reweighting adapter is present.
+
+    The final step may also be a :class:`BaseDAEstimator`, which then receives all rows.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator)
+        As in :class:`sklearn.pipeline.Pipeline`.
+
+    Attributes
+    ----------
+    steps_ : list of (str, estimator)
+        The fitted clones (the given steps are never modified).
+    classes_ : ndarray
+        Class labels seen in the source (classification only).
+    """
+
+    def __init__(self, steps: Sequence[tuple[str, object]]):
+        self.steps = steps
+
+    # sklearn's get_params/set_params for nested "name__param" keys.
+    def get_params(self, deep=True):
+        out = {"steps": self.steps}
+        if deep:
+            for name, step in self.steps:
+                out[name] = step
+                if hasattr(step, "get_params"):
+                    for key, value in step.get_params(deep=True).items():
+                        out[f"{name}__{key}"] = value
+        return out
+
+    def set_params(self, **params):
+        if "steps" in params:
+            self.steps = params.pop("steps")
+        steps = list(self.steps)
+        names = [n for n, _ in steps]
+        nested: dict[str, dict] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in names:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for DAPipeline; step names are {names}."
+                )
+            if not sub:
+                steps[names.index(name)] = (name, value)
+            else:
+                nested.setdefault(name, {})[sub] = value
+        for name, sub_params in nested.items():
+            steps[names.index(name)][1].set_params(**sub_params)
+        self.steps = steps
+        return self
+
+    def _validate_steps(self):
+        if not self.steps:
+            raise ValueError("DAPipeline needs at least one step (the final estimator).")
+        names = [n for n, _ in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"DAPipeline step names must be unique, got {names}.")
+        for name, step in self.steps[:-1]:
+            if not (isinstance(step, BaseAdapter) or hasattr(step, "transform")):
+                raise TypeError(
+                    f"Step {name!r} ({type(step).__name__}) is neither an adapter nor a "
+                    "transformer; only the last step may be a plain estimator."
+                )
+
+    def fit(self, X, y=None, sample_domain=None, **fit_params):
+        """Fit every step, then the final estimator on adapted source rows.
+
+        ``fit_params`` are forwarded to the final estimator's ``fit``.
+        """
+        self._validate_steps()
+        X, y, sample_domain = prepare_fit(X, y, sample_domain)
+        self.n_features_in_ = X.shape[1]
+        weights = np.ones(X.shape[0])
+        reweighted = False
+        fitted = []
+        for name, step in self.steps[:-1]:
+            step = clone(step)
+            if isinstance(step, BaseAdapter):
+                X, w = step.fit_adapt(X, y, sample_domain)
+                if w is not None:
+                    weights = weights * np.asarray(w, dtype=float)
+                    reweighted = True
+            else:
+                X = step.fit_transform(X)
+            fitted.append((name, step))
+        name, final = self.steps[-1]
+        final = clone(final)
+        if isinstance(final, BaseDAEstimator):
+            final.fit(X, y, sample_domain)
+        else:
+            src = source_mask(sample_domain)
+            if reweighted:
+                if not has_fit_parameter(final, "sample_weight"):
+                    raise TypeError(
+                        f"{type(final).__name__} does not accept sample_weight, which the "
+                        "reweighting adapter needs; use an estimator that does (e.g. "
+                        "LogisticRegression, SVC)."
+                    )
+                fit_params = {**fit_params, "sample_weight": weights[src]}
+            final.fit(X[src], y[src], **fit_params)
+        fitted.append((name, final))
+        self.steps_ = fitted
+        if hasattr(final, "classes_"):
+            self.classes_ = final.classes_
+        return self
+
+    # ---- prediction ---------------------------------------------------------
+    def transform(self, X, sample_domain=None):
+        """The representation the final estimator sees (used by feature-based scorers)."""
+        check_is_fitted(self, "steps_")
+        X, sample_domain = prepare_predict(X, sample_domain)
+        for _, step in self.steps_[:-1]:
+            if isinstance(step, BaseAdapter):
+                X = step.transform(X, sample_domain)
+            else:
+                X = step.transform(X)
+        return X
+
+    def _final_call(self, method, X, sample_domain):
+        Xt = self.transform(X, sample_domain)
+        final = self.steps_[-1][1]
+        if isinstance(final, BaseDAEstimator):
+            if sample_domain is None:
+                sample_domain = np.full(Xt.shape[0], DEFAULT_TARGET_DOMAIN)
+            return getattr(final, method)(Xt, sample_domain)
+        return getattr(final, method)(Xt)
+
+    def predict(self, X, sample_domain=None):
+        return self._final_call("predict", X, sample_domain)
+
+    @available_if(_final_has("predict_proba"))
+    def predict_proba(self, X, sample_domain=None):
+        return self._final_call("predict_proba", X, sample_domain)
+
+    @available_if(_final_has("decision_function"))
+    def decision_function(self, X, sample_domain=None):
+        return self._final_call("decision_function", X, sample_domain)
+
+    def score(self, X, y, sample_domain=None):
+        """Accuracy (classification) or R^2 (regression); ``sample_domain=None``: target."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        y = np.asarray(y)
+        pred = self.predict(X, sample_domain)
+        if label_kind(y) == "regression":
+            return r2_score(y, pred)
+        return accuracy_score(y, pred)
+
+    @property
+    def named_steps(self):
+        return dict(getattr(self, "steps_", self.steps))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        last = self.steps[-1][1] if self.steps else None
+        if last is not None and isinstance(last, ClassifierMixin):
+            tags.estimator_type = "classifier"
+        return tags
+
+
+def make_da_pipeline(*steps) -> DAPipeline:
+    """Build a :class:`DAPipeline` from steps, naming them after their classes.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from shiftlab.methods.base import make_da_pipeline
+    >>> pipe = make_da_pipeline(StandardScaler(), LogisticRegression())
+    >>> [name for name, _ in pipe.steps]
+    ['standardscaler', 'logisticregression']
+    """
+    if not steps:
+        raise ValueError("make_da_pipeline needs at least one step.")
+    names: list[str] = []
+    for step in steps:
+        base = type(step).__name__.lower()
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return DAPipeline(list(zip(names, steps, strict=True)))

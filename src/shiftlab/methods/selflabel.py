@@ -1,0 +1,1 @@
+"""Placeholder: methods of this family are being written."""

@@ -1,0 +1,1 @@
+"""shiftlab.report (being written)."""

@@ -1,0 +1,1 @@
+"""shiftlab.selection (being written)."""
