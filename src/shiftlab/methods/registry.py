@@ -52,6 +52,13 @@ class MethodSpec:
         Time / memory complexity of the exact and the scalable form.
     needs_estimator : bool
         True for adapters (they need a final estimator), False for DA estimators.
+    multiclass, regression : bool
+        Whether the method handles multiclass labels / regression targets.
+    skada_name : str or None
+        Name of skada's counterpart (an attribute of the ``skada`` module), used by
+        differential tests and ``benchmarks/bench_methods.py``.
+    skada_params : dict
+        Parameters that make skada's counterpart equivalent to shiftlab's defaults.
     """
 
     name: str
@@ -64,6 +71,8 @@ class MethodSpec:
     needs_estimator: bool = True
     multiclass: bool = True
     regression: bool = False
+    skada_name: str | None = None
+    skada_params: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
