@@ -1,0 +1,115 @@
+"""Resolve the dataset names a benchmark definition may use into DomainDatasets.
+
+Three sources of datasets exist:
+
+* simulated shifts: ``sim-<shift>`` (SKADA-Bench's 2-D generators) and ``gauss-<shift>``
+  (the high-dimensional generator), for shift in covariate, target, conditional, subspace;
+* datasets embedded in scikit-learn: ``digits-shift``, ``breast-cancer-shift``;
+* every real dataset of the catalog (read from the data home).
+
+Loading is memoised per process, so the jobs of one dataset that land on the same
+worker load it once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+
+import numpy as np
+
+from shiftlab.data.dataset import DomainDataset
+from shiftlab.exceptions import unknown_name
+
+__all__ = ["available_dataset_names", "dataset_fingerprint", "load_benchmark_dataset"]
+
+SHIFTS = ("covariate", "target", "conditional", "subspace")
+
+
+def _simulated(kind: str, shift: str, options: dict) -> DomainDataset:
+    from shiftlab.data import simulate
+
+    if kind == "sim":
+        return simulate.make_shifted_blobs(shift, **options)
+    return simulate.make_shifted_gaussians(shift, **options)
+
+
+def _embedded(name: str, options: dict) -> DomainDataset:
+    from shiftlab.data import embedded
+
+    builder = {
+        "digits-shift": embedded.load_digits_shift,
+        "breast-cancer-shift": embedded.load_breast_cancer_shift,
+    }[name]
+    return builder(**options)
+
+
+def _catalog_names() -> list[str]:
+    from shiftlab.data.catalog import catalog
+
+    return [info.name for info in catalog()]
+
+
+def available_dataset_names() -> list[str]:
+    """Every dataset name a definition may use."""
+    names = [f"{k}-{s}" for k in ("sim", "gauss") for s in SHIFTS]
+    names += ["digits-shift", "breast-cancer-shift"]
+    return names + _catalog_names()
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str, options_json: str) -> DomainDataset:
+    options = json.loads(options_json)
+    kind, _, rest = name.partition("-")
+    if kind in ("sim", "gauss") and rest in SHIFTS:
+        return _simulated(kind, rest, options)
+    if name in ("digits-shift", "breast-cancer-shift"):
+        return _embedded(name, options)
+    if name in _catalog_names():
+        from shiftlab.data.loaders import load_dataset
+
+        return load_dataset(name, **options)
+    raise unknown_name("dataset", name, available_dataset_names())
+
+
+def load_benchmark_dataset(
+    name: str, options: dict | None = None, max_samples_per_domain: int | None = None,
+    random_state: int = 0,
+) -> DomainDataset:
+    """Load a dataset by benchmark name, optionally subsampling each domain (stratified)."""
+    ds = _load_cached(name, json.dumps(options or {}, sort_keys=True))
+    if max_samples_per_domain is None:
+        return ds
+    from sklearn.model_selection import train_test_split
+
+    domains = {}
+    for dname in ds.domain_names:
+        X, y = ds[dname]
+        if X.shape[0] <= max_samples_per_domain:
+            domains[dname] = (X, y)
+            continue
+        strat = y if ds.label_kind == "classification" and np.unique(y).size > 1 else None
+        idx, _ = train_test_split(
+            np.arange(X.shape[0]), train_size=max_samples_per_domain,
+            stratify=strat, random_state=random_state,
+        )
+        idx.sort()
+        domains[dname] = (X[idx], y[idx])
+    return DomainDataset(
+        domains, name=ds.name, heterogeneous=ds.heterogeneous,
+        feature_names=ds.feature_names, target_names=ds.target_names,
+        metadata={**ds.metadata, "max_samples_per_domain": max_samples_per_domain},
+    )
+
+
+def dataset_fingerprint(name: str, options: dict | None = None) -> str:
+    """A short hash identifying the data a job reads (name, options and file sums)."""
+    payload = {"name": name, "options": options or {}}
+    if name in _catalog_names():
+        from shiftlab.data.catalog import dataset_info
+
+        info = dataset_info(name).to_dict()
+        payload["files"] = sorted(f["sha256"] for f in info.get("files", []))
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

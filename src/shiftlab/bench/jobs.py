@@ -1,0 +1,237 @@
+"""What one benchmark job computes: a method's nested selection on one outer split.
+
+:func:`run_job` is a module-level function of a picklable :class:`~shiftlab.bench.planner.Job`
+so that every executor (this process, local processes, Dask workers) can run it. It
+returns the job's tidy rows with their provenance; the driver stores them.
+
+The evaluator's view of the data (true target labels) stays here: methods and realistic
+scorers receive masked labels through :func:`shiftlab.selection.evaluate_split`, and the
+``Train Tgt`` baseline is the one place that fits on target labels, by definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.preprocessing import StandardScaler
+
+from shiftlab import __version__
+from shiftlab.bench.datasets import load_benchmark_dataset
+from shiftlab.bench.planner import Job
+from shiftlab.data.convention import label_kind
+from shiftlab.data.dataset import Task
+from shiftlab.methods.base import make_da_pipeline
+from shiftlab.selection import evaluate_split, get_scorer
+from shiftlab.selection.search import OuterRecord, target_metrics
+from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
+
+__all__ = ["build_estimator", "job_seed", "outer_split_indices", "rescore_job", "run_job"]
+
+
+def job_seed(job: Job) -> int:
+    """Seed of a job's inner splits and scorers: depends on the task and split only.
+
+    Every method of a task and outer split gets the same inner splits, so methods are
+    compared on equal terms, and the seed never depends on the order jobs run in.
+    """
+    text = f"{job.protocol.seed}|{job.dataset.name}|{job.task}|{job.outer_split}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def outer_split_indices(job: Job, y_true, sample_domain):
+    """The job's outer (train, test) split, stratified on domain x true class."""
+    splitter = StratifiedDomainShuffleSplit(
+        n_splits=job.protocol.outer_splits,
+        test_size=job.protocol.outer_test_size,
+        random_state=job.protocol.seed,
+    )
+    splits = list(splitter.split(np.zeros((len(y_true), 1)), y_true, sample_domain))
+    return splits[job.outer_split]
+
+
+def build_estimator(job: Job):
+    """The job's DA pipeline: [StandardScaler] -> adapter -> base estimator (or DA estimator).
+
+    Returns the pipeline and the grid with step-prefixed parameter names.
+    """
+    from shiftlab.methods.registry import get_method
+
+    base = job.estimator.build()
+    pre = [StandardScaler()] if job.estimator.standardize else []
+    if job.method.name in ("Train Src", "Train Tgt"):
+        return make_da_pipeline(*pre, base), {}
+    spec = get_method(job.method.name)
+    if spec.needs_estimator:
+        step = spec.cls()
+        pipe = make_da_pipeline(*pre, step, base)
+    else:
+        step = spec.cls(base_estimator=base)
+        pipe = make_da_pipeline(*pre, step)
+    name = pipe.steps[len(pre)][0]
+    grid = {f"{name}__{k}": list(v) for k, v in job.method.grid.items()}
+    return pipe, grid
+
+
+def _provenance(job: Job, seed: int) -> dict:
+    import scipy
+    import sklearn
+
+    return {
+        "dataset": job.dataset.name,
+        "task": job.task,
+        "method": job.method.name,
+        "job_key": job.key,
+        "seed": seed,
+        "protocol_seed": job.protocol.seed,
+        "definition_digest": job.definition_digest,
+        "shiftlab_version": __version__,
+        "versions": json.dumps({
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__,
+        }),
+        "host": socket.gethostname(),
+    }
+
+
+def _mark_running(job: Job) -> None:
+    """Best effort: tell `shiftlab status` this job runs (when the run folder is shared)."""
+    if not job.run_dir:
+        return
+    folder = Path(job.run_dir) / "running"
+    if not folder.is_dir():
+        return
+    payload = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+               "label": job.label}
+    tmp = folder / f".{job.key}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, folder / f"{job.key}.json")
+    except OSError:
+        pass
+
+
+def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd.DataFrame:
+    """Train Src (source labels only) or Train Tgt (target labels: the oracle upper bound)."""
+    pipe, _ = build_estimator(job)
+    tr_sd = sd[train_idx]
+    test_tgt = test_idx[sd[test_idx] < 0]
+    start = time.perf_counter()
+    if job.method.name == "Train Src":
+        model = clone(pipe).fit(X[train_idx], y_masked[train_idx], sample_domain=tr_sd)
+    else:
+        tgt = train_idx[tr_sd < 0]
+        # Explicitly the evaluator's privilege: fit on the labelled target training rows.
+        model = clone(pipe).steps[-1][1]
+        if job.estimator.standardize:
+            from sklearn.pipeline import make_pipeline
+
+            model = make_pipeline(StandardScaler(), model)
+        model.fit(X[tgt], y_true[tgt])
+    fit_time = time.perf_counter() - start
+    rec = OuterRecord(candidate=0, pred=model.predict(X[test_tgt]), fit_time=fit_time,
+                      classes=getattr(model, "classes_", None))
+    if hasattr(model, "predict_proba"):
+        rec.proba = model.predict_proba(X[test_tgt])
+    metrics = target_metrics(label_kind(y_true), y_true[test_tgt], rec)
+    row = {"outer_split": job.outer_split, "candidate": 0, "params": "{}",
+           "scorer": "none", "oracle": job.method.name == "Train Tgt", "inner_score": np.nan,
+           "inner_score_std": np.nan, "n_inner": 0, "rank": 1.0, "selected": True,
+           **metrics, "mean_fit_time": fit_time}
+    return pd.DataFrame([row])
+
+
+def _load_task(job: Job, seed: int):
+    ds = load_benchmark_dataset(
+        job.dataset.name, job.dataset.options, job.dataset.max_samples_per_domain,
+        random_state=job.protocol.seed,
+    )
+    X, y_masked, sd, y_true = ds.pack(Task.parse(job.task), return_target_labels=True)
+    return X, y_masked, sd, y_true
+
+
+def _records_path(job: Job) -> Path | None:
+    if not job.run_dir or not Path(job.run_dir).is_dir():
+        return None
+    return Path(job.run_dir) / "records" / f"{job.key}.joblib"
+
+
+def run_job(job: Job) -> pd.DataFrame:
+    """Run one job and return its rows (one per candidate and scorer, with provenance)."""
+    _mark_running(job)
+    seed = job_seed(job)
+    X, y_masked, sd, y_true = _load_task(job, seed)
+    train_idx, test_idx = outer_split_indices(job, y_true, sd)
+    if job.method.name in ("Train Src", "Train Tgt"):
+        frame = _baseline_rows(job, X, y_masked, y_true, sd, train_idx, test_idx)
+    else:
+        pipe, grid = build_estimator(job)
+        inner = StratifiedDomainShuffleSplit(
+            n_splits=job.protocol.inner_splits, test_size=job.protocol.inner_val_size,
+            random_state=seed,
+        )
+        frame, search = evaluate_split(
+            pipe, grid, X, y_true, sd, train_idx, test_idx, scorers=list(job.scorers),
+            inner_cv=inner, random_state=seed, refit="all", outer_split=job.outer_split,
+            return_search=True,
+        )
+        path = _records_path(job)
+        if path is not None:
+            _save_search(search, path)
+    for key, value in _provenance(job, seed).items():
+        frame[key] = value
+    return _parquet_safe(frame)
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parameter columns may mix types (0.1 and "scott"): store those as text."""
+    for col in frame.columns:
+        if col.startswith("param_") and frame[col].dtype == object:
+            frame[col] = frame[col].map(lambda v: v if isinstance(v, str) else repr(v))
+    return frame
+
+
+def _save_search(search, path: Path) -> None:
+    """Keep the job's records so scorers added later are computed without refitting."""
+    import joblib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        joblib.dump(search, tmp, compress=3)
+        os.replace(tmp, path)
+    except (OSError, TypeError, AttributeError):  # unpicklable user estimator: no rescoring
+        tmp.unlink(missing_ok=True)
+
+
+def rescore_job(job: Job, missing: tuple[str, ...]) -> pd.DataFrame | None:
+    """Rows of scorers added after ``job`` ran, computed from its stored records.
+
+    Returns ``None`` when the records are not available (the job then runs again).
+    Realistic scorers cost no fit; circular validation refits on the stored splits.
+    """
+    import joblib
+
+    path = _records_path(job)
+    if path is None or not path.exists():
+        return None
+    search = joblib.load(path)
+    for name in missing:
+        search.add_scorer(get_scorer(name))
+    search.evaluate()
+    table = search.table()
+    frame = table[table["scorer"].isin(missing)].copy()
+    for key, value in _provenance(job, job_seed(job)).items():
+        frame[key] = value
+    _save_search(search, path)
+    return _parquet_safe(frame)

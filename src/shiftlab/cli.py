@@ -1,0 +1,297 @@
+"""The ``shiftlab`` command line.
+
+Every sub-command prints one readable error line (and exits with status 1) when
+something goes wrong; ``shiftlab --debug ...`` shows the full traceback instead.
+Heavy modules are imported inside the commands so that ``shiftlab --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from shiftlab import __version__
+
+SHIFT_KINDS = ("covariate", "target", "conditional", "subspace")
+
+
+class _FriendlyGroup(click.Group):
+    """A click group that turns exceptions into one line unless ``--debug`` is on."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:  # the CLI's last line of defence
+            if (ctx.obj or {}).get("debug"):
+                raise
+            message = str(exc).strip() or type(exc).__name__
+            if isinstance(exc, KeyError) and message.startswith("'") and message.endswith("'"):
+                message = message[1:-1]
+            click.echo(f"error: {message}", err=True)
+            click.echo("(run `shiftlab --debug ...` for the full traceback)", err=True)
+            sys.exit(1)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+@click.group(cls=_FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shiftlab")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """shiftlab: domain adaptation methods, label-free model selection and benchmarks."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+# ------------------------------------------------------------------ datasets
+@main.group(cls=_FriendlyGroup, invoke_without_command=True)
+@click.option("--data-home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data home to look in (default: $SHIFTLAB_DATA or the per-user cache).")
+@click.pass_context
+def datasets(ctx: click.Context, data_home: Path | None) -> None:
+    """List the real datasets of the catalog and whether they are available locally."""
+    ctx.obj["data_home"] = data_home
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from shiftlab.data.catalog import catalog
+    from shiftlab.data.home import get_data_home, is_available
+
+    home = get_data_home(data_home)
+    table = Table(title=f"shiftlab datasets (data home: {home})")
+    for col in ("name", "modality", "domains", "samples", "features", "classes", "local"):
+        table.add_column(col, overflow="fold")
+    for info in catalog():
+        d = info.to_dict()
+        table.add_row(
+            d["name"],
+            d["modality"],
+            ", ".join(d["domains"]),
+            str(sum(d["sizes"].values())) if d.get("sizes") else "?",
+            str(d.get("n_features", "?")),
+            str(d.get("n_classes", "?")),
+            "yes" if is_available(info.name, data_home) else "no",
+        )
+    _console().print(table)
+
+
+@datasets.command("info")
+@click.argument("name")
+@click.pass_context
+def datasets_info(ctx: click.Context, name: str) -> None:
+    """Show the catalog entry of dataset NAME (domains, sizes, citation, licence, files)."""
+    from rich.table import Table
+
+    from shiftlab.data.catalog import dataset_info
+    from shiftlab.data.home import is_available
+
+    d = dataset_info(name).to_dict()
+    table = Table(show_header=False, title=d["name"])
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in d.items():
+        if key == "files":
+            value = "\n".join(f"{f['path']}  sha256={f['sha256'][:12]}…" for f in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            value = ", ".join(map(str, value))
+        table.add_row(key, str(value))
+    table.add_row("available locally", "yes" if is_available(name, ctx.obj.get("data_home"))
+                  else "no")
+    _console().print(table)
+
+
+# ------------------------------------------------------------------ simulate
+@main.command()
+@click.argument("shift", type=click.Choice(SHIFT_KINDS))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file (.npz), readable with DomainDataset.load.")
+@click.option("--generator", type=click.Choice(["blobs", "gaussians"]), default="blobs",
+              show_default=True,
+              help="blobs: SKADA-Bench's 2-D generators; gaussians: high-dimensional.")
+@click.option("--n-source", type=click.IntRange(min=2), default=None,
+              help="Source samples (generator default if omitted).")
+@click.option("--n-target", type=click.IntRange(min=1), default=None,
+              help="Target samples (generator default if omitted).")
+@click.option("--n-features", type=click.IntRange(min=2), default=50, show_default=True,
+              help="Features (gaussians only).")
+@click.option("--n-classes", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Classes (gaussians only).")
+@click.option("--strength", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Shift strength (gaussians only; 0 means no shift).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+def simulate(shift, out, generator, n_source, n_target, n_features, n_classes, strength, seed):
+    """Simulate a dataset with a SHIFT of a known kind and write it to a file."""
+    from shiftlab.data import simulate as sim
+
+    sizes = {}
+    if n_source is not None:
+        sizes["n_samples_source"] = n_source
+    if n_target is not None:
+        sizes["n_samples_target"] = n_target
+    if generator == "blobs":
+        ds = sim.make_shifted_blobs(shift, random_state=seed, **sizes)
+    else:
+        ds = sim.make_shifted_gaussians(
+            shift, n_features=n_features, n_classes=n_classes, strength=strength,
+            random_state=seed, **sizes,
+        )
+    path = ds.save(out)
+    click.echo(f"wrote {path} ({ds!r})")
+
+
+# ---------------------------------------------------------------------- demo
+@main.command()
+@click.option("--shift", type=click.Choice(SHIFT_KINDS), default="conditional",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(shift: str, seed: int) -> None:
+    """Small end-to-end demo: simulate a shift, train on source, score source and target."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    from shiftlab.data.simulate import make_shifted_blobs
+
+    ds = make_shifted_blobs(shift, random_state=seed)
+    Xs, ys = ds["source"]
+    Xt, yt = ds["target"]
+    Xtr, Xte, ytr, yte = train_test_split(Xs, ys, test_size=0.3, random_state=seed, stratify=ys)
+    model = LogisticRegression().fit(Xtr, ytr)
+    src, tgt = model.score(Xte, yte), model.score(Xt, yt)
+    click.echo(f"{shift} shift, source-only logistic regression (seed {seed}):")
+    click.echo(f"  source accuracy (held-out source): {src:.3f}")
+    click.echo(f"  target accuracy:                   {tgt:.3f}")
+    click.echo(f"  drop caused by the shift:          {src - tgt:+.3f}")
+
+
+# ----------------------------------------------------------------- benchmark
+@main.command()
+@click.argument("definition")
+@click.option("-o", "--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Run folder (default: ./shiftlab-runs/<name>). Re-running "
+              "with the same folder resumes.")
+@click.option("--executor", type=click.Choice(["inprocess", "local", "dask"]), default=None,
+              help="Override the definition's executor.")
+@click.option("-j", "--n-jobs", type=int, default=None,
+              help="Local worker processes (-1: all cores).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Per-job time limit in seconds.")
+@click.option("--dask-address", default=None,
+              help="Dask scheduler address (e.g. tcp://host:8786); implies --executor dask.")
+@click.option("--retry-failed", is_flag=True, help="Run again jobs that failed before.")
+@click.option("--dry-run", is_flag=True, help="Only count jobs, cached results and time.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the HTML report at the end.")
+def run(definition, run_dir, executor, n_jobs, timeout, dask_address, retry_failed, dry_run,
+        report):
+    """Run (or resume) the benchmark DEFINITION: a .toml file or a preset name."""
+    from shiftlab.bench.runner import run_benchmark
+
+    if dask_address and executor is None:
+        executor = "dask"
+    summary = run_benchmark(
+        definition, run_dir, executor=executor, n_jobs=n_jobs, timeout=timeout,
+        dask_address=dask_address, retry_failed=retry_failed, dry_run=dry_run,
+    )
+    if dry_run:
+        eta = getattr(summary, "estimate_seconds", None)
+        click.echo(
+            f"{summary.n_jobs} jobs: {summary.n_cached} cached, {summary.n_todo} to run"
+            + (f", {summary.n_previously_failed} failed before (use --retry-failed)"
+               if summary.n_previously_failed else "")
+            + (f"; estimated {eta:.0f} s" if eta is not None else
+               "; no timing known yet for an estimate")
+        )
+        return
+    click.echo(str(summary))
+    for failure in summary.failures[:10]:
+        click.echo(f"  failed: {failure['label']}: {failure['error_type']}: "
+                   f"{str(failure['error'])[:200]}", err=True)
+    if report:
+        from shiftlab.report import write_report
+
+        path = write_report(summary.run_dir)
+        click.echo(f"report: {path.resolve()}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file to write (default: RUN/report.html).")
+def report(run_dir, out):
+    """Write the HTML report (plus CSV, Markdown and LaTeX tables) of a run."""
+    from shiftlab.report import write_report
+
+    path = write_report(run_dir, out)
+    click.echo(f"report: {path.resolve()}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def status(run_dir):
+    """Counts of a run's jobs: done (cached), running, failed, to do."""
+    from shiftlab.bench.definition import load_definition
+    from shiftlab.bench.runner import plan_status
+
+    definition_file = run_dir / "definition.toml"
+    if not definition_file.exists():
+        raise click.ClickException(f"{run_dir} has no definition.toml: is it a run folder?")
+    counts = plan_status(load_definition(definition_file), run_dir)
+    click.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@main.command("list")
+@click.argument("what", type=click.Choice(["methods", "scorers", "datasets", "presets"]))
+def list_(what):
+    """List the available methods, scorers, datasets or benchmark presets."""
+    from rich.table import Table
+
+    table = Table(title=what)
+    if what == "methods":
+        from shiftlab.methods.registry import list_methods
+
+        for col in ("name", "family", "designed for", "reference"):
+            table.add_column(col, overflow="fold")
+        for spec in list_methods():
+            table.add_row(spec.name, spec.family, ", ".join(spec.designed_for), spec.reference)
+    elif what == "scorers":
+        from shiftlab.selection import list_scorers
+
+        table.add_column("name")
+        table.add_column("reads target labels")
+        table.add_column("description", overflow="fold")
+        for sc in list_scorers():
+            doc = (type(sc).__doc__ or "").strip().splitlines()
+            table.add_row(sc.name, "yes (oracle)" if sc.uses_target_labels else "no",
+                          doc[0] if doc else "")
+    elif what == "datasets":
+        from shiftlab.bench.datasets import available_dataset_names
+
+        table.add_column("name")
+        for name in available_dataset_names():
+            table.add_row(name)
+    else:
+        from shiftlab.bench.definition import list_presets
+
+        table.add_column("preset")
+        for name in list_presets():
+            table.add_row(name)
+    _console().print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,216 @@
+"""Aggregate a run's result rows into the tables and statistics of the report.
+
+Input: the tidy rows a benchmark stores, one per (dataset, task, outer split, method,
+candidate, scorer), with at least the columns ``dataset, task, method, outer_split,
+scorer, selected, accuracy``. Baselines (``Train Src``, ``Train Tgt``) have scorer
+``"none"``; the supervised oracle is the scorer ``"oracle"``.
+
+Conventions follow SKADA-Bench (arXiv 2407.11676): a cell is the mean over tasks of the
+mean over outer splits; the realistic table uses, for each method, the unsupervised
+scorer with the best mean accuracy; ranks are averaged over tasks; a Wilcoxon
+signed-rank test over (task, split) pairs compares each method with Train Src.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "BASELINE_SCORER",
+    "ORACLE",
+    "average_ranks",
+    "best_realistic_scorer",
+    "critical_difference",
+    "main_table",
+    "scorer_reliability",
+    "selected_rows",
+    "task_table",
+    "wilcoxon_vs_source",
+]
+
+ORACLE = "oracle"
+BASELINE_SCORER = "none"
+SOURCE_ONLY = "Train Src"
+TARGET_ONLY = "Train Tgt"
+
+
+def selected_rows(results: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Rows of selected candidates with a test metric (one per task/split/method/scorer)."""
+    if results.empty:
+        return results
+    sel = results[results["selected"].astype(bool)].copy()
+    sel = sel[np.isfinite(sel[metric].astype(float))]
+    keys = ["dataset", "task", "method", "scorer", "outer_split"]
+    return sel.drop_duplicates(keys)
+
+
+def _per_task(sel: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return (
+        sel.groupby(["dataset", "task", "method", "scorer"], as_index=False)[metric]
+        .agg(["mean", "std", "count"])
+        .reset_index(drop=True)
+    )
+
+
+def best_realistic_scorer(sel: pd.DataFrame, metric: str = "test_accuracy") -> dict[str, str]:
+    """For each adapted method, the unsupervised scorer with the best mean metric."""
+    realistic = sel[~sel["scorer"].isin([ORACLE, BASELINE_SCORER])]
+    if realistic.empty:
+        return {}
+    means = realistic.groupby(["method", "scorer"])[metric].mean().reset_index()
+    best = means.sort_values([metric, "scorer"], ascending=[False, True]).drop_duplicates(
+        "method"
+    )
+    return dict(zip(best["method"], best["scorer"], strict=True))
+
+
+def _choose(sel: pd.DataFrame, mode: str, metric: str) -> pd.DataFrame:
+    """Rows of the table's mode: baselines plus the chosen scorer of each method."""
+    base = sel[sel["scorer"] == BASELINE_SCORER]
+    adapted = sel[sel["scorer"] != BASELINE_SCORER]
+    if mode == "oracle":
+        chosen = adapted[adapted["scorer"] == ORACLE]
+    elif mode == "realistic":
+        best = best_realistic_scorer(sel, metric)
+        chosen = adapted[adapted["scorer"] == adapted["method"].map(best)]
+    else:  # a scorer name
+        chosen = adapted[adapted["scorer"] == mode]
+    return pd.concat([base, chosen], ignore_index=True)
+
+
+def wilcoxon_vs_source(rows: pd.DataFrame, metric: str = "test_accuracy", alpha: float = 0.05):
+    """Per (method, dataset): +1 / -1 when significantly better / worse than Train Src.
+
+    Pairs are (task, outer split); zero differences are dropped (Wilcoxon's convention),
+    and fewer than 5 non-zero pairs cannot reach significance, so they give 0.
+    """
+    src = rows[rows["method"] == SOURCE_ONLY].set_index(["dataset", "task", "outer_split"])[
+        metric
+    ]
+    out = {}
+    for (method, dataset), grp in rows.groupby(["method", "dataset"]):
+        if method == SOURCE_ONLY:
+            continue
+        g = grp.set_index(["dataset", "task", "outer_split"])[metric]
+        common = g.index.intersection(src.index)
+        diff = (g.loc[common] - src.loc[common]).to_numpy(dtype=float)
+        diff = diff[diff != 0]
+        if diff.size < 5:
+            out[(method, dataset)] = 0
+            continue
+        p = stats.wilcoxon(diff).pvalue
+        out[(method, dataset)] = int(np.sign(np.median(diff))) if p < alpha else 0
+    return out
+
+
+def average_ranks(rows: pd.DataFrame, metric: str = "test_accuracy", exclude=(TARGET_ONLY,)):
+    """Mean rank of each method over tasks (1 = best), ties sharing the average rank."""
+    per_task = rows[~rows["method"].isin(exclude)].groupby(["dataset", "task", "method"])[
+        metric
+    ].mean()
+    table = per_task.unstack("method")
+    table = table.dropna(axis=0, how="any")
+    if table.empty:
+        return pd.Series(dtype=float), 0
+    ranks = table.rank(axis=1, ascending=False, method="average")
+    return ranks.mean().sort_values(), int(table.shape[0])
+
+
+def critical_difference(n_methods: int, n_tasks: int, alpha: float = 0.05) -> float:
+    """Nemenyi critical difference of average ranks (Demsar, JMLR 2006)."""
+    if n_methods < 2 or n_tasks < 1:
+        return float("nan")
+    q = stats.studentized_range.ppf(1 - alpha, n_methods, np.inf) / math.sqrt(2)
+    return float(q * math.sqrt(n_methods * (n_methods + 1) / (6.0 * n_tasks)))
+
+
+def main_table(results: pd.DataFrame, mode: str = "realistic", metric: str = "test_accuracy"):
+    """Methods x datasets table of ``mean ± std`` with rank and Wilcoxon markers.
+
+    Parameters
+    ----------
+    mode : {"realistic", "oracle"} or a scorer name
+        Which selection to report.
+
+    Returns
+    -------
+    table : DataFrame
+        Index: method; columns: each dataset as ``(mean, std, wilcoxon)`` triples,
+        plus ``scorer`` and ``rank``.
+    """
+    sel = selected_rows(results, metric)
+    if sel.empty:
+        return pd.DataFrame()
+    rows = _choose(sel, mode, metric)
+    task_means = rows.groupby(["dataset", "task", "method"])[metric].agg(["mean", "std"])
+    per_dataset = task_means.groupby(["method", "dataset"]).mean()
+    marks = wilcoxon_vs_source(rows, metric)
+    ranks, _ = average_ranks(rows, metric)
+    scorer_of = rows.groupby("method")["scorer"].first()
+    records = []
+    for method in rows["method"].unique():
+        rec = {"method": method, "scorer": scorer_of.get(method, "")}
+        for dataset in sorted(rows["dataset"].unique()):
+            if (method, dataset) in per_dataset.index:
+                m, s = per_dataset.loc[(method, dataset)]
+                rec[(dataset, "mean")] = m
+                rec[(dataset, "std")] = 0.0 if np.isnan(s) else s
+                rec[(dataset, "wilcoxon")] = marks.get((method, dataset), 0)
+        rec["rank"] = ranks.get(method, np.nan)
+        records.append(rec)
+    table = pd.DataFrame(records).set_index("method")
+    order = [m for m in (SOURCE_ONLY, TARGET_ONLY) if m in table.index]
+    rest = sorted(set(table.index) - set(order), key=lambda m: (table.loc[m, "rank"], m))
+    return table.loc[order + rest]
+
+
+def task_table(results: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per task, method and scorer: mean and std of the metric over outer splits."""
+    sel = selected_rows(results, metric)
+    if sel.empty:
+        return pd.DataFrame()
+    return _per_task(sel, metric)
+
+
+def scorer_reliability(results: pd.DataFrame, truth: str = "test_accuracy") -> pd.DataFrame:
+    """How well each scorer's inner score tracks target accuracy, per scorer.
+
+    Uses every candidate row with an inner score and the candidate's target accuracy
+    (column ``truth``). Returns the pooled Spearman correlation, the mean per-(task,
+    method, split) Spearman correlation, and the mean regret: oracle-selected accuracy
+    minus the scorer-selected accuracy on the outer test split.
+    """
+    needed = {"scorer", "inner_score", truth}
+    if results.empty or not needed <= set(results.columns):
+        return pd.DataFrame()
+    cand = results[~results["scorer"].isin([ORACLE, BASELINE_SCORER])]
+    cand = cand[np.isfinite(cand["inner_score"].astype(float))
+                & np.isfinite(cand[truth].astype(float))]
+    out = []
+    sel = selected_rows(results)
+    oracle_acc = sel[sel["scorer"] == ORACLE].set_index(
+        ["dataset", "task", "method", "outer_split"]
+    )["test_accuracy"]
+    for scorer, grp in cand.groupby("scorer"):
+        pooled = stats.spearmanr(grp["inner_score"], grp[truth]).statistic
+        local = []
+        for _, g in grp.groupby(["dataset", "task", "method", "outer_split"]):
+            if g["inner_score"].nunique() > 1 and g[truth].nunique() > 1:
+                local.append(stats.spearmanr(g["inner_score"], g[truth]).statistic)
+        mine = sel[sel["scorer"] == scorer].set_index(
+            ["dataset", "task", "method", "outer_split"]
+        )["test_accuracy"]
+        common = mine.index.intersection(oracle_acc.index)
+        regret = (oracle_acc.loc[common] - mine.loc[common]).mean() if len(common) else np.nan
+        out.append({
+            "scorer": scorer,
+            "spearman_pooled": pooled,
+            "spearman_mean": float(np.mean(local)) if local else np.nan,
+            "regret_vs_oracle": regret,
+            "n_candidates": len(grp),
+        })
+    return pd.DataFrame(out).sort_values("spearman_pooled", ascending=False)
