@@ -102,7 +102,11 @@ def wilcoxon_vs_source(rows: pd.DataFrame, metric: str = "test_accuracy", alpha:
         if diff.size < 5:
             out[(method, dataset)] = 0
             continue
-        p = stats.wilcoxon(diff).pvalue
+        # Exact null distribution when it is cheap and valid (no ties); scipy's default
+        # would fall back to a slow permutation test on ties.
+        ties = np.unique(np.abs(diff)).size < diff.size
+        mode = "exact" if diff.size <= 50 and not ties else "approx"
+        p = stats.wilcoxon(diff, method=mode).pvalue
         out[(method, dataset)] = int(np.sign(np.median(diff))) if p < alpha else 0
     return out
 
