@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev lint bench clean
+.PHONY: run test install install-dev browser lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ install-dev: $(BIN)/python
 run: install
 	$(BIN)/shiftlab demo
 
-test: install-dev
+# Headless Chromium (Debian's package) renders the HTML report in the browser tests.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "warning: could not install chromium; the browser test will be skipped"
+
+test: install-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

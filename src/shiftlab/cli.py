@@ -271,12 +271,15 @@ def list_(what):
     elif what == "scorers":
         from shiftlab.selection import list_scorers
 
+        from shiftlab.selection import get_scorer
+
         table.add_column("name")
         table.add_column("reads target labels")
         table.add_column("description", overflow="fold")
-        for sc in list_scorers():
+        for name in list_scorers():
+            sc = get_scorer(name)
             doc = (type(sc).__doc__ or "").strip().splitlines()
-            table.add_row(sc.name, "yes (oracle)" if sc.uses_target_labels else "no",
+            table.add_row(name, "yes (oracle)" if sc.uses_target_labels else "no",
                           doc[0] if doc else "")
     elif what == "datasets":
         from shiftlab.bench.datasets import available_dataset_names
