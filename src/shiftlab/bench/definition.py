@@ -78,16 +78,6 @@ class DefinitionError(ShiftlabError, ValueError):
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset of the benchmark: a catalog name or a generator, with its tasks."""
-
-    name: str
-    tasks: tuple[str, ...] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    max_samples_per_domain: int | None = None
-
-
-@dataclass(frozen=True)
 class MethodEntry:
     """A method and the grid of its own hyperparameters."""
 
@@ -104,11 +94,26 @@ class EstimatorSpec:
     standardize: bool = True
 
     def build(self):
-        """Instantiate the estimator (wrapped after a StandardScaler when asked)."""
+        """Instantiate the estimator (standardisation is a separate pipeline step)."""
         import importlib
 
         module, _, attr = ESTIMATORS[self.name].partition(":")
         return getattr(importlib.import_module(module), attr)(**self.params)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of the benchmark: a catalog name or a generator, with its tasks.
+
+    ``estimator`` overrides the definition's base estimator for this dataset (SKADA-Bench
+    picks the best base estimator of each dataset on source data).
+    """
+
+    name: str
+    tasks: tuple[str, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    max_samples_per_domain: int | None = None
+    estimator: EstimatorSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,26 @@ def _check_method_params(chk: _Checker, name: str, grid: dict, where: str) -> No
             )
 
 
+def _check_estimator(chk: _Checker, raw: Any, where: str) -> EstimatorSpec:
+    if not isinstance(raw, dict):
+        raise chk.fail(where, "the estimator must be a table {name = ..., params = {...}}.")
+    chk.only_keys(raw, {"name", "params", "standardize"}, where)
+    name = raw.get("name", "LogisticRegression")
+    if name not in ESTIMATORS:
+        raise chk.fail(
+            where,
+            f"unknown estimator {name!r}.{suggest(name, ESTIMATORS)} "
+            f"Known: {', '.join(ESTIMATORS)}.",
+            name,
+        )
+    spec = EstimatorSpec(name, dict(raw.get("params", {})), bool(raw.get("standardize", True)))
+    try:
+        spec.build()
+    except TypeError as exc:
+        raise chk.fail(where, f"bad params for {name}: {exc}", "params") from exc
+    return spec
+
+
 def load_definition(path_or_preset: str | Path) -> BenchmarkDefinition:
     """Read and validate a benchmark definition (a ``.toml`` path or a preset name)."""
     text, source = _read(path_or_preset)
@@ -323,7 +348,9 @@ def load_definition(path_or_preset: str | Path) -> BenchmarkDefinition:
         where = f"datasets #{i + 1}"
         if not isinstance(entry, dict) or "name" not in entry:
             raise chk.fail(where, "each [[datasets]] entry needs a name.", "[[datasets]]")
-        chk.only_keys(entry, {"name", "tasks", "options", "max_samples_per_domain"}, where)
+        chk.only_keys(
+            entry, {"name", "tasks", "options", "max_samples_per_domain", "estimator"}, where
+        )
         dname = entry["name"]
         if dname not in known_ds:
             raise chk.fail(
@@ -337,33 +364,20 @@ def load_definition(path_or_preset: str | Path) -> BenchmarkDefinition:
             not isinstance(tasks, list) or not all(isinstance(t, str) and "->" in t for t in tasks)
         ):
             raise chk.fail(where, "tasks must be a list like [\"a->b\", \"b->a\"].", "tasks")
+        ds_estimator = None
+        if "estimator" in entry:
+            ds_estimator = _check_estimator(chk, entry["estimator"], f"{where}.estimator")
         datasets.append(
             DatasetSpec(
                 name=dname,
                 tasks=tuple(tasks) if tasks else None,
                 options=dict(entry.get("options", {})),
                 max_samples_per_domain=entry.get("max_samples_per_domain"),
+                estimator=ds_estimator,
             )
         )
 
-    # estimator
-    est_raw = chk.table(data, "estimator", "estimator")
-    chk.only_keys(est_raw, {"name", "params", "standardize"}, "estimator")
-    est_name = est_raw.get("name", "LogisticRegression")
-    if est_name not in ESTIMATORS:
-        raise chk.fail(
-            "estimator",
-            f"unknown estimator {est_name!r}.{suggest(est_name, ESTIMATORS)} "
-            f"Known: {', '.join(ESTIMATORS)}.",
-            est_name,
-        )
-    estimator = EstimatorSpec(
-        est_name, dict(est_raw.get("params", {})), bool(est_raw.get("standardize", True))
-    )
-    try:
-        estimator.build()
-    except TypeError as exc:
-        raise chk.fail("estimator", f"bad params for {est_name}: {exc}", "params") from exc
+    estimator = _check_estimator(chk, chk.table(data, "estimator", "estimator"), "estimator")
 
     # methods
     methods_raw = chk.table(data, "methods", "methods")

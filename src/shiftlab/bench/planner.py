@@ -117,7 +117,8 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                 for method in definition.methods:
                     job = Job(
                         dataset=spec, task=task, outer_split=split, method=method,
-                        estimator=definition.estimator, protocol=definition.protocol,
+                        estimator=spec.estimator or definition.estimator,
+                        protocol=definition.protocol,
                         scorers=definition.scorers, definition_digest=digest,
                     )
                     jobs.append(_with_key(job))

@@ -15,6 +15,12 @@ from shiftlab.data.convention import (
     target_mask,
 )
 from shiftlab.data.dataset import DomainDataset, Task, merge_domains, split_domains
+from shiftlab.data.simulate import (
+    make_multi_source,
+    make_shifted_blobs,
+    make_shifted_gaussians,
+    make_shifted_regression,
+)
 
 __all__ = [
     "DEFAULT_SOURCE_DOMAIN",
@@ -26,6 +32,10 @@ __all__ = [
     "infer_sample_domain",
     "is_masked",
     "label_kind",
+    "make_multi_source",
+    "make_shifted_blobs",
+    "make_shifted_gaussians",
+    "make_shifted_regression",
     "mask_target_labels",
     "merge_domains",
     "source_mask",

@@ -1,0 +1,151 @@
+"""Fit+predict time, peak memory and target accuracy of every shallow method, shiftlab vs skada.
+
+Both libraries run in this process, on the same data and seed, with the same final
+estimator (LogisticRegression): for each method registered in shiftlab with a skada
+counterpart (``MethodSpec.skada_name``), the script prints the time, the peak Python
+memory (tracemalloc; numpy buffers included, BLAS workspaces not), the target accuracy
+of both, and the skada/shiftlab time ratio, at each size.
+
+Usage::
+
+    python benchmarks/bench_methods.py                      # 1,000+1,000 and 5,000+5,000
+    python benchmarks/bench_methods.py --sizes 1000 --methods CORAL KMM
+    python benchmarks/bench_methods.py --skada-timeout 300  # skip skada fits that run longer
+
+Data: ``make_shifted_gaussians`` with 50 features and 5 classes (the setting of the peer
+timings in REFERENCE.md section 4), conditional shift, standardised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+warnings.filterwarnings("ignore")
+
+
+def _data(n: int, seed: int = 0):
+    from shiftlab.data.simulate import make_shifted_gaussians
+
+    ds = make_shifted_gaussians("conditional", n_features=50, n_classes=5,
+                                n_samples_source=n, n_samples_target=n, random_state=seed)
+    X, y, sd, y_true = ds.pack("source", "target", return_target_labels=True)
+    X = StandardScaler().fit_transform(X)
+    return X, y, sd, y_true
+
+
+def _measure(build, X, y, sd, y_true):
+    tgt = sd < 0
+    tracemalloc.start()
+    start = time.perf_counter()
+    model = build()
+    model.fit(X, y, sample_domain=sd)
+    pred = model.predict(X[tgt], sample_domain=sd[tgt])
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak, float(np.mean(pred == y_true[tgt]))
+
+
+def _shiftlab_builder(spec):
+    from shiftlab.methods.base import make_da_pipeline
+
+    if spec.needs_estimator:
+        return lambda: make_da_pipeline(spec.cls(), LogisticRegression(max_iter=1000))
+    return lambda: spec.cls(base_estimator=LogisticRegression(max_iter=1000))
+
+
+def _skada_run(name, params, n, seed, queue):  # runs in a child process
+    import sklearn
+
+    import skada
+
+    sklearn.set_config(enable_metadata_routing=True)
+    X, y, sd, y_true = _data(n, seed)
+    cls = getattr(skada, name)
+    try:
+        if name.endswith("Adapter"):
+            def build():
+                return skada.make_da_pipeline(cls(**params), LogisticRegression(max_iter=1000))
+        else:
+            def build():
+                try:
+                    return cls(base_estimator=LogisticRegression(max_iter=1000), **params)
+                except TypeError:
+                    return cls(**params)
+        queue.put(("ok", _measure(build, X, y, sd, y_true)))
+    except Exception as exc:  # report skada's own failures (e.g. DASVM on multiclass)
+        queue.put(("error", f"{type(exc).__name__}: {str(exc)[:80]}"))
+
+
+def _skada(name, params, n, seed, timeout):
+    """skada in a child process: its import changes sklearn's global config, and a
+    timeout can stop fits that would take hours."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_skada_run, args=(name, params, n, seed, queue))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        return "timeout", f"> {timeout:.0f} s"
+    if queue.empty():
+        return "error", f"crashed (exit code {proc.exitcode})"
+    return queue.get()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000],
+                        help="samples per domain")
+    parser.add_argument("--methods", nargs="*", help="registered names (default: all)")
+    parser.add_argument("--skada-timeout", type=float, default=600.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from shiftlab.methods.registry import list_methods
+
+    specs = [s for s in list_methods() if s.family != "baseline"]
+    if args.methods:
+        specs = [s for s in specs if s.name in args.methods]
+    for n in args.sizes:
+        X, y, sd, y_true = _data(n, args.seed)
+        print(f"\n== {n} source + {n} target samples, 50 features, 5 classes ==")
+        header = (f"{'method':<26}{'shiftlab s':>11}{'MiB':>8}{'acc':>7}"
+                  f"{'skada s':>11}{'MiB':>8}{'acc':>7}{'skada/shiftlab':>16}")
+        print(header)
+        print("-" * len(header))
+        ratios = []
+        for spec in specs:
+            t, mem, acc = _measure(_shiftlab_builder(spec), X, y, sd, y_true)
+            line = f"{spec.name:<26}{t:>11.3f}{mem:>8.0f}{acc:>7.3f}"
+            if spec.skada_name is None:
+                print(line + f"{'(no skada counterpart)':>42}")
+                continue
+            status, value = _skada(spec.skada_name, dict(spec.skada_params), n, args.seed,
+                                   args.skada_timeout)
+            if status == "ok":
+                ts, mems, accs = value
+                ratios.append(ts / t)
+                print(line + f"{ts:>11.3f}{mems:>8.0f}{accs:>7.3f}{ts / t:>15.1f}x")
+            else:
+                # A skada failure or timeout counts as a win of at least the timeout.
+                if status == "timeout":
+                    ratios.append(args.skada_timeout / t)
+                print(line + f"{value:>42}")
+        if ratios:
+            print(f"median speed-up over skada: {statistics.median(ratios):.1f}x; "
+                  f"slowest ratio {min(ratios):.2f}x over {len(ratios)} methods")
+
+
+if __name__ == "__main__":
+    main()
