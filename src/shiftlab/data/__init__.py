@@ -1,6 +1,7 @@
 """Data layer: the domain array convention, named-domain datasets, shift simulators and
 real-dataset loaders. Nothing here depends on the other shiftlab layers."""
 
+from shiftlab.data.catalog import catalog, dataset_info
 from shiftlab.data.convention import (
     DEFAULT_SOURCE_DOMAIN,
     DEFAULT_TARGET_DOMAIN,
@@ -15,6 +16,8 @@ from shiftlab.data.convention import (
     target_mask,
 )
 from shiftlab.data.dataset import DomainDataset, Task, merge_domains, split_domains
+from shiftlab.data.home import get_data_home, is_available
+from shiftlab.data.loaders import fetch_dataset, load_dataset
 from shiftlab.data.simulate import (
     make_multi_source,
     make_shifted_blobs,
@@ -28,10 +31,16 @@ __all__ = [
     "MASKED_CLASS",
     "DomainDataset",
     "Task",
+    "catalog",
     "check_domain_arrays",
+    "dataset_info",
+    "fetch_dataset",
+    "get_data_home",
     "infer_sample_domain",
     "is_masked",
+    "is_available",
     "label_kind",
+    "load_dataset",
     "make_multi_source",
     "make_shifted_blobs",
     "make_shifted_gaussians",
