@@ -52,7 +52,17 @@ def _child_main(func, job, conn) -> None:  # pragma: no cover - runs in a child 
 
 def _context():
     methods = mp.get_all_start_methods()
-    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    method = "forkserver" if "forkserver" in methods else "spawn"
+    # Inside joblib's loky workers the global start method reads "loky", which a child
+    # process cannot reproduce when it prepares itself; name a standard one instead.
+    if mp.get_start_method(allow_none=True) not in methods:
+        mp.set_start_method(method, force=True)
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        # Children fork from a server that has imported shiftlab and its dependencies
+        # once, instead of importing them again for every job.
+        ctx.set_forkserver_preload(["shiftlab.bench.jobs"])
+    return ctx
 
 
 def _run_in_child(func: Callable, job, timeout: float):
