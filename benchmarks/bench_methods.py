@@ -64,9 +64,8 @@ def _shiftlab_builder(spec):
 
 
 def _skada_run(name, params, n, seed, queue):  # runs in a child process
-    import sklearn
-
     import skada
+    import sklearn
 
     sklearn.set_config(enable_metadata_routing=True)
     X, y, sd, y_true = _data(n, seed)

@@ -269,9 +269,7 @@ def list_(what):
         for spec in list_methods():
             table.add_row(spec.name, spec.family, ", ".join(spec.designed_for), spec.reference)
     elif what == "scorers":
-        from shiftlab.selection import list_scorers
-
-        from shiftlab.selection import get_scorer
+        from shiftlab.selection import get_scorer, list_scorers
 
         table.add_column("name")
         table.add_column("reads target labels")

@@ -1,0 +1,266 @@
+"""Speed and accuracy of the deep DA methods: epochs/second and target accuracy.
+
+Runs every deep method (or ``--methods``) on
+
+* ``digits``: MNIST->USPS and USPS->MNIST (the JDA 16x16 subsets, small CNN, the
+  deep preset's training settings for the chosen device),
+* ``office``: Office-Caltech10 GoogLeNet features, amazon->webcam and webcam->amazon
+  (MLP, the preset's settings), and
+* ``synthetic``: a seeded Gaussian-cluster task whose target is the source rotated by
+  90 degrees and translated (an MLP on 10 features) -- the controlled shift of the tests.
+
+Target accuracy is measured on all target rows (transductive UDA protocol: those rows
+were given to ``fit`` without labels). ``epochs/s`` counts the training loop only
+(``history_`` times); ``fit s`` is the whole ``fit`` call. Source-free methods (SHOT,
+EntropyKLPrior, TENT) and TIM start from the SourceOnly model fitted just before, so
+their times are those of the adaptation stage alone.
+
+Usage::
+
+    python benchmarks/bench_deep.py                       # every dataset, CPU or GPU
+    python benchmarks/bench_deep.py --device cuda         # GPU (preset's GPU settings)
+    python benchmarks/bench_deep.py --dataset digits --epochs 3 --methods SourceOnly,MCC
+    python benchmarks/bench_deep.py --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_digits_jda():
+    """``{"mnist": (X, y), "usps": (X, y)}`` from the shiftlab loader or the .mat file."""
+    try:
+        from shiftlab.data.loaders import load_dataset
+
+        ds = load_dataset("mnist_usps", download=False)
+        return {name: tuple(np.asarray(a) for a in ds[name]) for name in ("mnist", "usps")}
+    except Exception:  # loader not available: read the JDA file directly
+        from scipy.io import loadmat
+
+        homes = [os.environ.get("SHIFTLAB_DATA"), REPO.parent / "shared" / "datasets"]
+        for home in homes:
+            if home and (Path(home) / "mnist_usps_jda" / "MNIST_vs_USPS.mat").exists():
+                m = loadmat(Path(home) / "mnist_usps_jda" / "MNIST_vs_USPS.mat")
+                return {
+                    "mnist": (m["X_src"].T, m["Y_src"].ravel().astype(int) - 1),
+                    "usps": (m["X_tar"].T, m["Y_tar"].ravel().astype(int) - 1),
+                }
+        raise FileNotFoundError(
+            "MNIST_vs_USPS.mat not found: set SHIFTLAB_DATA to the data home."
+        ) from None
+
+
+def load_office_googlenet():
+    """``{domain: (X, y)}`` of Office-Caltech10 GoogLeNet features, rows L2-normalised."""
+    try:
+        from shiftlab.data.loaders import load_dataset
+
+        ds = load_dataset("office_caltech10_googlenet", download=False, normalize="l2")
+        return {d: tuple(np.asarray(a) for a in ds[d]) for d in ("amazon", "dslr", "webcam")}
+    except Exception:  # loader not available: read the .mat files directly
+        from scipy.io import loadmat
+
+        homes = [os.environ.get("SHIFTLAB_DATA"), REPO.parent / "shared" / "datasets"]
+        for home in homes:
+            folder = Path(home or "") / "office_caltech10_deep_partial" / "googlenet1024"
+            if home and folder.is_dir():
+                out = {}
+                for d in ("amazon", "dslr", "webcam"):
+                    m = loadmat(folder / f"{d}.mat")
+                    X = m["fts"].astype(np.float64)
+                    X /= np.linalg.norm(X, axis=1, keepdims=True)
+                    out[d] = (X, m["labels"].ravel().astype(int) - 1)
+                return out
+        raise FileNotFoundError(
+            "Office-Caltech10 GoogLeNet features not found: set SHIFTLAB_DATA."
+        ) from None
+
+
+def synthetic_task(seed=0, n=300, k=4, d=10, angle=90.0, shift=4.0, sep=4.0):
+    """The controlled shift of the tests: rotated + translated Gaussian clusters."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(k, d))
+    means = sep * means / np.linalg.norm(means, axis=1, keepdims=True)
+    ys, yt = rng.integers(0, k, n), rng.integers(0, k, n)
+    xs = means[ys] + rng.normal(size=(n, d))
+    xt = means[yt] + rng.normal(size=(n, d))
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    th = np.deg2rad(angle)
+    rot = np.eye(d)
+    rot[:2, :2] = [[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]
+    rot = q @ rot @ q.T
+    b = rng.normal(size=d)
+    xt = xt @ rot.T + shift * b / np.linalg.norm(b)
+    return xs, ys, xt, yt
+
+
+def run_task(task_name, Xs, ys, Xt, yt, methods, training, args, rows):
+    import shiftlab.deep as deep
+
+    X = np.concatenate([Xs, Xt]).astype(np.float32)
+    y = np.concatenate([ys, np.full(len(yt), -1)])
+    sd = np.r_[np.ones(len(ys), dtype=int), -2 * np.ones(len(yt), dtype=int)]
+    source_model = None
+    for name in methods:
+        spec = deep.get_deep_method(name)
+        params = dict(training)
+        if params.get("optimizer") == "sgd":  # SKADA-Bench's per-method SGD changes
+            for key, value in spec.sgd_training.items():
+                if key == "lr_scale":
+                    params["lr"] = params["lr"] * value
+                else:
+                    params[key] = value
+        params.update(device=args.device, random_state=args.seed)
+        if name == "TENT":
+            params.pop("n_epochs", None)  # TENT's own default: one online pass
+        if name in ("SHOT", "EntropyKLPrior", "TENT") and source_model is not None:
+            params["source_model"] = source_model
+        if name == "TIM" and source_model is not None:
+            params["base_model"] = source_model
+        model = spec.cls(**params)
+        t0 = time.perf_counter()
+        if name == "TargetOnly":
+            model.fit(X, y, sd, oracle_target_labels=np.concatenate([ys, yt]))
+        else:
+            model.fit(X, y, sd)
+        if model.device_.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+        fit_s = time.perf_counter() - t0
+        if name == "SourceOnly":
+            source_model = model
+        acc = float(np.mean(model.predict(Xt.astype(np.float32)) == yt))
+        if name == "TIM":
+            loop_s, unit, n_units = fit_s, "it/s", model.n_iter_
+        else:
+            loop_s = sum(h["seconds"] for h in model.history_)
+            unit, n_units = "epochs/s", model.n_epochs_
+        rate = n_units / loop_s if loop_s > 0 else float("nan")
+        rows.append(
+            {
+                "task": task_name,
+                "method": name,
+                "target_accuracy": round(acc, 4),
+                "rate": round(rate, 3),
+                "rate_unit": unit,
+                "fit_seconds": round(fit_s, 3),
+                "epochs": n_units,
+                "device": str(model.device_),
+            }
+        )
+        print(
+            f"{task_name:14s} {name:15s} acc={acc:.3f}  {rate:8.2f} {unit:8s} fit={fit_s:6.1f}s",
+            flush=True,
+        )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument(
+        "--dataset", default="all", choices=["digits", "office", "synthetic", "all"]
+    )
+    parser.add_argument("--methods", default=None, help="comma-separated names (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="override n_epochs")
+    parser.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="subsample each digits domain (default: the preset's)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch CPU threads (1 is faster on a busy machine)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the results to this file")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO / "src"))
+    import torch
+
+    import shiftlab.deep as deep
+    from shiftlab.deep.training import resolve_device
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    args.device = str(device)
+    variant = "gpu" if device.type == "cuda" else "cpu"
+    preset = deep.deep_preset(variant)
+    names = [s.name for s in deep.list_deep_methods()]
+    if args.methods:
+        names = [deep.get_deep_method(m.strip()).name for m in args.methods.split(",")]
+    if "SourceOnly" in names:  # source-free methods start from it: run it first
+        names.remove("SourceOnly")
+        names.insert(0, "SourceOnly")
+    print(
+        f"# deep bench on {device} ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads), torch {torch.__version__}, preset {variant}"
+    )
+    if device.type == "cuda":
+        print(f"# GPU: {torch.cuda.get_device_name(device)}")
+    rows: list[dict] = []
+    t_all = time.perf_counter()
+    if args.dataset in ("digits", "all"):
+        entry = next(d for d in preset["datasets"] if d["name"] == "mnist_usps")
+        training = dict(entry["training"])
+        training["input_shape"] = tuple(training["input_shape"])
+        if args.epochs:
+            training["n_epochs"] = args.epochs
+        cap = args.max_samples or entry["max_samples_per_domain"]
+        domains = load_digits_jda()
+        rng = np.random.default_rng(args.seed)
+        for src, tgt in (("mnist", "usps"), ("usps", "mnist")):
+            (Xs, ys), (Xt, yt) = domains[src], domains[tgt]
+            if cap:
+                i = rng.permutation(len(ys))[:cap]
+                j = rng.permutation(len(yt))[:cap]
+                Xs, ys, Xt, yt = Xs[i], ys[i], Xt[j], yt[j]
+            run_task(f"{src}->{tgt}", Xs, ys, Xt, yt, names, training, args, rows)
+    if args.dataset in ("office", "all"):
+        entry = next(d for d in preset["datasets"] if d["name"] == "office_caltech10_googlenet")
+        training = dict(entry["training"])
+        training["hidden_sizes"] = tuple(training["hidden_sizes"])
+        if args.epochs:
+            training["n_epochs"] = args.epochs
+        domains = load_office_googlenet()
+        for src, tgt in (("amazon", "webcam"), ("webcam", "amazon")):
+            (Xs, ys), (Xt, yt) = domains[src], domains[tgt]
+            run_task(f"{src}->{tgt}", Xs, ys, Xt, yt, names, training, args, rows)
+    if args.dataset in ("synthetic", "all"):
+        training = {"backbone": "mlp", "n_epochs": args.epochs or 15, "lr": 1e-3, "batch_size": 64}
+        Xs, ys, Xt, yt = synthetic_task(seed=args.seed)
+        run_task("synthetic", Xs, ys, Xt, yt, names, training, args, rows)
+    total = time.perf_counter() - t_all
+    print("\n| task | method | target acc | speed | fit (s) |\n|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['task']} | {r['method']} | {r['target_accuracy']:.3f} | "
+            f"{r['rate']:.2f} {r['rate_unit']} | {r['fit_seconds']:.1f} |"
+        )
+    print(f"\ntotal {total:.0f} s")
+    if args.json:
+        meta = {
+            "device": str(device),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "preset": variant,
+            "total_seconds": round(total, 1),
+        }
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
