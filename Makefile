@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test install install-dev browser lint clean
+.PHONY: run test test-all install install-dev browser lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ install-dev: $(BIN)/python
 	$(PIP) install -e ".[dev,deep,dask]"
 
 run: install
-	$(BIN)/shiftlab demo
+	$(BIN)/shiftlab run quick
 
 # Headless Chromium (Debian's package) renders the HTML report in the browser tests.
 browser:
@@ -28,7 +28,13 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || echo "warning: could not install chromium; the browser test will be skipped"
 
+# The CI suite: everything but the tests marked slow (long reproductions of published
+# numbers and 20,000-sample scalability checks), which `make test-all` adds.
 test: install-dev browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

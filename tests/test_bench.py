@@ -154,13 +154,13 @@ def test_failure_isolation(tmp_path):
            "options = { n_samples_source = -5 }\n")
     d = write_def(tmp_path, extra_dataset=bad)
     summary = run_benchmark(d, tmp_path / "run", progress=False)
-    assert summary.n_failed == 3 and summary.n_done == 3
+    assert summary.n_failed == 6 and summary.n_done == 6
     failures = RunStore(tmp_path / "run").failures()
     assert set(failures["dataset"]) == {"sim-covariate"}
     assert failures["traceback"].str.contains("Traceback").all()
     # Failed jobs are skipped on resume unless asked to retry.
     again = run_benchmark(d, tmp_path / "run", progress=False)
-    assert again.n_done == 0 and again.n_previously_failed == 3
+    assert again.n_done == 0 and again.n_previously_failed == 6
 
 
 def test_timeout_is_recorded_and_retry(tmp_path):
@@ -182,7 +182,6 @@ def test_results_are_deterministic_across_executors(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
-@pytest.mark.slow
 def test_dask_local_cluster_matches_local_run(tmp_path):
     pytest.importorskip("dask.distributed")
     d = write_def(tmp_path)
@@ -196,7 +195,6 @@ def test_dask_local_cluster_matches_local_run(tmp_path):
 
 
 # ------------------------------------------------------------------ kill -9
-@pytest.mark.slow
 def test_kill_9_then_resume_loses_nothing(tmp_path):
     d = tmp_path / "k.toml"
     text = write_def(tmp_path).read_text().replace("outer_splits = 2", "outer_splits = 5")
@@ -208,7 +206,7 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     results = run_dir / "results"
-    deadline = time.time() + 120
+    deadline = time.time() + 600
     while time.time() < deadline and len(list(results.glob("*.parquet"))) < 3:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)

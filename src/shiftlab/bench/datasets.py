@@ -78,7 +78,13 @@ def load_benchmark_dataset(
     random_state: int = 0,
 ) -> DomainDataset:
     """Load a dataset by benchmark name, optionally subsampling each domain (stratified)."""
-    ds = _load_cached(name, json.dumps(options or {}, sort_keys=True))
+    options = dict(options or {})
+    kind = name.partition("-")[0]
+    if kind in ("sim", "gauss") or name == "digits-shift":
+        # Generators must draw the same data in every worker: seed them from the
+        # protocol unless the definition gives a seed.
+        options.setdefault("random_state", random_state)
+    ds = _load_cached(name, json.dumps(options, sort_keys=True))
     if max_samples_per_domain is None:
         return ds
     from sklearn.model_selection import train_test_split

@@ -125,6 +125,9 @@ class ProtocolSpec:
     inner_splits: int = 5
     inner_val_size: float = 0.2
     seed: int = 0
+    #: "all" refits every candidate on each outer-train part (test accuracy of every
+    #: candidate, for the reliability report); "selected" only the scorers' winners.
+    refit_candidates: str = "all"
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,9 @@ def load_definition(path_or_preset: str | Path) -> BenchmarkDefinition:
         v = proto_raw.get(key, 0.2)
         if not isinstance(v, int | float) or not 0 < v < 1:
             raise chk.fail("protocol", f"{key} must be a fraction in (0, 1), got {v!r}.", key)
+    if proto_raw.get("refit_candidates", "all") not in ("all", "selected"):
+        raise chk.fail("protocol", "refit_candidates must be \"all\" or \"selected\".",
+                       "refit_candidates")
     protocol = ProtocolSpec(**proto_raw)
 
     # datasets

@@ -182,7 +182,8 @@ def run_job(job: Job) -> pd.DataFrame:
         )
         frame, search = evaluate_split(
             pipe, grid, X, y_true, sd, train_idx, test_idx, scorers=list(job.scorers),
-            inner_cv=inner, random_state=seed, refit="all", outer_split=job.outer_split,
+            inner_cv=inner, random_state=seed, refit=job.protocol.refit_candidates,
+            outer_split=job.outer_split,
             return_search=True,
         )
         path = _records_path(job)

@@ -180,6 +180,24 @@ def task_table(results: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataF
     return _per_task(sel, metric)
 
 
+def with_candidate_truth(results: pd.DataFrame, truth: str = "test_accuracy") -> pd.DataFrame:
+    """Add ``candidate_truth``: each candidate's target accuracy.
+
+    It is the outer test accuracy when every candidate was refitted
+    (``refit_candidates = "all"``), else the oracle's inner score, i.e. the target
+    accuracy on the inner validation folds.
+    """
+    out = results.copy()
+    cand = out[~out["scorer"].isin([ORACLE, BASELINE_SCORER])]
+    if cand.empty or np.isfinite(cand[truth].astype(float)).all():
+        out["candidate_truth"] = out[truth]
+        return out
+    keys = ["dataset", "task", "method", "outer_split", "candidate"]
+    oracle = out[out["scorer"] == ORACLE].drop_duplicates(keys).set_index(keys)["inner_score"]
+    out["candidate_truth"] = oracle.reindex(pd.MultiIndex.from_frame(out[keys])).to_numpy()
+    return out
+
+
 def scorer_reliability(results: pd.DataFrame, truth: str = "test_accuracy") -> pd.DataFrame:
     """How well each scorer's inner score tracks target accuracy, per scorer.
 
@@ -191,6 +209,8 @@ def scorer_reliability(results: pd.DataFrame, truth: str = "test_accuracy") -> p
     needed = {"scorer", "inner_score", truth}
     if results.empty or not needed <= set(results.columns):
         return pd.DataFrame()
+    results = with_candidate_truth(results, truth)
+    truth = "candidate_truth"
     cand = results[~results["scorer"].isin([ORACLE, BASELINE_SCORER])]
     cand = cand[np.isfinite(cand["inner_score"].astype(float))
                 & np.isfinite(cand[truth].astype(float))]

@@ -297,7 +297,8 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
                      "score and the candidate's target accuracy (pooled, and averaged per "
                      "search), and the regret of its selection against the oracle's.</p>")
         parts.append(_frame_html(agg.scorer_reliability(results, truth)))
-        parts.append(f"<div class='fig'>{_reliability_plot(results, truth)}</div>")
+        plot = _reliability_plot(agg.with_candidate_truth(results, truth), "candidate_truth")
+        parts.append(f"<div class='fig'>{plot}</div>")
 
         parts.append("<h2>Per-task results</h2>")
         tasks = agg.task_table(results)

@@ -1,0 +1,347 @@
+"""The nested protocol: leakage, stored records, shared refits and the results table."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from shiftlab.data import mask_target_labels
+from shiftlab.exceptions import DataValidationError
+from shiftlab.methods import DAPipeline, make_da
+from shiftlab.selection import (
+    CircularValidation,
+    DomainSearchCV,
+    OuterSplitSearch,
+    StratifiedDomainShuffleSplit,
+    evaluate_split,
+    make_scorer,
+    resolve_scorers,
+)
+
+# Columns that must not move when target labels of the outer-train part change.
+REALISTIC_COLUMNS = [
+    "outer_split", "candidate", "params", "scorer", "oracle", "inner_score",
+    "inner_score_std", "n_inner", "rank", "selected", "test_accuracy",
+    "test_balanced_accuracy", "test_f1", "test_roc_auc",
+]
+
+
+class CountingPipeline(DAPipeline):
+    """DAPipeline whose fits are counted (class-level, shared by clones)."""
+
+    n_fit = 0
+
+    def fit(self, X, y=None, sample_domain=None, **fit_params):
+        type(self).n_fit += 1
+        return super().fit(X, y, sample_domain, **fit_params)
+
+
+def _pipe(cls=DAPipeline, method="CORAL"):
+    """A registered method with a logistic regression, as a (possibly counting) pipeline."""
+    return cls(make_da(method, LogisticRegression()).steps)
+
+
+GRID = {"coral__assume_centered": [False, True], "logisticregression__C": [0.01, 1.0]}
+RW_GRID = {"densityreweight__bandwidth": [0.1, 1.0], "logisticregression__C": [0.01, 1.0]}
+
+
+def _data(n=60, seed=0):
+    """Two Gaussian classes; the target is translated and scaled."""
+    rng = np.random.default_rng(seed)
+    ys = rng.integers(0, 2, n)
+    yt = rng.integers(0, 2, n)
+    Xs = rng.normal(size=(n, 2)) + 1.5 * ys[:, None]
+    Xt = 1.5 * (rng.normal(size=(n, 2)) + 1.5 * yt[:, None]) + np.array([2.0, -1.0])
+    X = np.r_[Xs, Xt]
+    y = np.r_[ys, yt]
+    sd = np.r_[np.ones(n, dtype=int), -2 * np.ones(n, dtype=int)]
+    return X, y, sd
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _data()
+
+
+@pytest.fixture(scope="module")
+def outer(data):
+    X, y, sd = data
+    return next(StratifiedDomainShuffleSplit(1, test_size=0.25, random_state=0).split(X, y, sd))
+
+
+def _realistic(table: pd.DataFrame) -> pd.DataFrame:
+    return table.loc[~table["oracle"], REALISTIC_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- leakage
+def test_outer_train_target_labels_cannot_change_realistic_scores_or_selections(data, outer):
+    X, y, sd = data
+    train, test = outer
+    tgt_train = train[sd[train] < 0]
+    rng = np.random.default_rng(42)
+    y_perm = y.copy()
+    y_perm[tgt_train] = rng.permutation(y[tgt_train])
+    y_flip = y.copy()
+    y_flip[tgt_train] = 1 - y[tgt_train]
+    y_noise = y.copy()
+    y_noise[tgt_train] = rng.integers(0, 3, tgt_train.size)  # even an unseen class
+    kw = dict(inner_cv=2, random_state=0, store_features=True)
+    ref = evaluate_split(_pipe(), GRID, X, y, sd, train, test, **kw)
+    assert ref["scorer"].nunique() == 15  # every default scorer, consensus and the oracle
+    others = [evaluate_split(_pipe(), GRID, X, yy, sd, train, test, **kw)
+              for yy in (y_perm, y_flip, y_noise)]
+    for other in others:
+        # Bit-identical: exact comparison, NaN == NaN.
+        pd.testing.assert_frame_equal(_realistic(ref), _realistic(other), check_exact=True)
+    # The oracle does read them (the check above is not vacuous).
+    flipped = others[1]
+    o_ref = ref.loc[ref["oracle"], "inner_score"].to_numpy()
+    o_flip = flipped.loc[flipped["oracle"], "inner_score"].to_numpy()
+    assert not np.allclose(o_ref, o_flip)
+    np.testing.assert_allclose(o_ref + o_flip, 1.0)  # flipped binary labels: acc -> 1 - acc
+
+
+@pytest.mark.filterwarnings("ignore:Scorer 'oracle' gave no finite score")
+def test_leakage_through_domain_search_cv_and_masked_labels(data, outer):
+    X, y, sd = data
+    train, test = outer
+    y_flip = y.copy()
+    tgt_train = train[sd[train] < 0]
+    y_flip[tgt_train] = 1 - y[tgt_train]
+    scorers = ["IW", "DEV", "PE", "MixVal", "CircV", "consensus", "oracle"]
+    kw = dict(scorers=scorers, cv=[(train, test)], inner_cv=2, random_state=3)
+    rw = _pipe(method="DensityReweight")  # a reweighting method this time
+    a = DomainSearchCV(rw, RW_GRID, **kw).fit(X, y, sd)
+    b = DomainSearchCV(rw, RW_GRID, **kw).fit(X, y_flip, sd)
+    pd.testing.assert_frame_equal(_realistic(a.results_), _realistic(b.results_), check_exact=True)
+    ia, ib = a.inner_scores_, b.inner_scores_
+    pd.testing.assert_frame_equal(ia[~ia["oracle"]], ib[~ib["oracle"]], check_exact=True)
+    for name in scorers[:-1]:
+        assert a.best_params_[name] == b.best_params_[name]
+    # With every target label masked, realistic scores are still the same; the oracle and
+    # the test metrics become NaN (the evaluator has nothing to compare with).
+    c = DomainSearchCV(rw, RW_GRID, **kw).fit(X, mask_target_labels(y, sd), sd)
+    cols = ["candidate", "scorer", "inner_score", "selected"]
+    ra, rc = _realistic(a.results_), _realistic(c.results_)
+    pd.testing.assert_frame_equal(ra[cols], rc[cols], check_exact=True)
+    assert c.results_["test_accuracy"].isna().all()
+    assert c.results_.loc[c.results_["oracle"], "inner_score"].isna().all()
+
+
+# --------------------------------------------------------------------------- records
+def test_adding_scorers_after_the_search_reuses_records_without_fitting(data):
+    X, y, sd = data
+    search = DomainSearchCV(
+        _pipe(CountingPipeline), GRID, scorers=["IW", "CircV", "oracle"], cv=2, inner_cv=2,
+        random_state=0, store_features=True,
+    )
+    CountingPipeline.n_fit = 0
+    search.fit(X, y, sd)
+    n_candidates, n_outer, n_inner = 4, 2, 2
+    # Inner fits + CircV backward fits (at most one per record) + outer refits of all.
+    assert CountingPipeline.n_fit >= n_outer * (n_candidates * n_inner + n_candidates)
+    CountingPipeline.n_fit = 0
+    search.add_scorer("PE")
+    search.add_scorer("SND", T=0.1)
+    search.add_scorer("ClassAMI")
+    search.add_scorer(CircularValidation(metric="accuracy", name="CircV-acc"))  # cached
+    search.add_scorer(make_scorer(
+        lambda rec, ctx: -abs(rec.pred_target_val.mean() - 0.5), name="balance",
+        needs=("pred_target_val",),
+    ))
+    search.add_scorer("consensus")
+    assert CountingPipeline.n_fit == 0
+    names = set(search.results_["scorer"])
+    assert {"PE", "SND", "ClassAMI", "CircV-acc", "balance", "consensus"} <= names
+    assert len(search.results_) == n_outer * n_candidates * 9
+    assert search.results_.groupby(["outer_split", "scorer"])["selected"].sum().eq(1).all()
+    # A scorer added later scores exactly as if it had been there from the start.
+    fresh = DomainSearchCV(
+        _pipe(), GRID, scorers=["PE"], cv=2, inner_cv=2, random_state=0
+    ).fit(X, y, sd)
+    late = search.results_[search.results_["scorer"] == "PE"]["inner_score"].to_numpy()
+    early = fresh.results_[fresh.results_["scorer"] == "PE"]["inner_score"].to_numpy()
+    np.testing.assert_array_equal(late, early)
+
+
+def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
+    # What a benchmark job does: store the state of a split, add scorers later.
+    X, y, sd = data
+    train, test = outer
+    CountingPipeline.n_fit = 0
+    table, state = evaluate_split(_pipe(CountingPipeline), GRID, X, y, sd, train, test,
+                                  scorers=["IW", "oracle"], inner_cv=2, random_state=0,
+                                  return_search=True)
+    assert CountingPipeline.n_fit == 4 * 2 + 4
+    state.save(tmp_path / "split.joblib")
+    loaded = OuterSplitSearch.load(tmp_path / "split.joblib")
+    CountingPipeline.n_fit = 0
+    more = loaded.rescore(["PE", "MixVal", "IW"])
+    assert CountingPipeline.n_fit == 0
+    assert set(more["scorer"]) == {"IW", "oracle", "PE", "MixVal"}
+    cols = [c for c in table.columns if c != "mean_fit_time"]
+    pd.testing.assert_frame_equal(more[more["scorer"].isin(["IW", "oracle"])][cols]
+                                  .reset_index(drop=True), table[cols], check_exact=True)
+
+
+def test_feature_scorer_needs_stored_features(data):
+    X, y, sd = data
+    search = DomainSearchCV(_pipe(), {"logisticregression__C": [0.1, 1.0]}, scorers=["PE"],
+                            cv=1, inner_cv=2,
+                            random_state=0).fit(X, y, sd)
+    with pytest.raises(DataValidationError, match="store_features=True"):
+        search.add_scorer("ClassAMI")
+
+
+def test_refits_of_the_same_winner_are_shared_across_scorers(data):
+    X, y, sd = data
+    scorers = ["IW", "SrcVal", "PE", "DEV", "MixVal", "oracle"]
+    search = DomainSearchCV(
+        _pipe(CountingPipeline), GRID, scorers=scorers, cv=2, inner_cv=2, random_state=1,
+        refit_candidates="selected",
+    )
+    CountingPipeline.n_fit = 0
+    search.fit(X, y, sd)
+    winners = [len({idx[k] for idx in search.best_index_.values()}) for k in range(2)]
+    assert CountingPipeline.n_fit == 2 * 4 * 2 + sum(winners)
+    assert [s.n_outer_fits for s in search.splits_] == winners
+    res = search.results_
+    # Test metrics only where selected; equal for scorers that chose the same candidate.
+    assert res.loc[~res["selected"], "test_accuracy"].isna().all()
+    sel = res[res["selected"]]
+    assert sel["test_accuracy"].notna().all()
+    assert (sel.groupby(["outer_split", "candidate"])["test_accuracy"].nunique() == 1).all()
+
+
+# --------------------------------------------------------------------------- table contract
+def test_results_table_contract_and_determinism(data):
+    X, y, sd = data
+    kw = dict(scorers=["IW", "PE", "SND", "consensus", "oracle"], cv=2, inner_cv=2,
+              random_state=7)
+    a = DomainSearchCV(_pipe(), GRID, **kw).fit(X, y, sd)
+    res = a.results_
+    assert len(res) == 2 * 4 * 5
+    for col in ("outer_split", "candidate", "params", "param_logisticregression__C",
+                "param_coral__assume_centered",
+                "scorer", "oracle", "inner_score", "inner_score_std", "n_inner", "rank",
+                "selected", "test_accuracy", "test_balanced_accuracy", "test_f1",
+                "test_roc_auc", "mean_fit_time"):
+        assert col in res.columns
+    assert res.loc[res["oracle"], "scorer"].unique().tolist() == ["oracle"]
+    assert res.groupby(["outer_split", "scorer"])["selected"].sum().eq(1).all()
+    assert res["test_accuracy"].between(0, 1).all()  # refit_candidates="all"
+    assert set(a.best_params_) == {"IW", "PE", "SND", "consensus", "oracle"}
+    assert all(len(v) == 2 for v in a.best_params_.values())
+    # The consensus picks the candidate with the best mean rank over the realistic scorers.
+    for k in range(2):
+        r = res[(res["outer_split"] == k) & res["scorer"].isin(["IW", "PE", "SND"])]
+        ranks = r.pivot(index="candidate", columns="scorer", values="inner_score").rank(
+            ascending=False, method="average").mean(axis=1)
+        assert a.best_index_["consensus"][k] == int(ranks.idxmin())
+    b = DomainSearchCV(_pipe(), GRID, **kw).fit(X, y, sd)
+    cols = [c for c in res.columns if c != "mean_fit_time"]
+    pd.testing.assert_frame_equal(res[cols], b.results_[cols], check_exact=True)
+    summary = a.summary()
+    assert summary.loc["oracle", "oracle"] and not summary.loc["IW", "oracle"]
+    rel = a.reliability()
+    assert {"spearman", "regret_vs_oracle", "regret_vs_best"} <= set(rel.columns)
+    assert rel.loc["oracle", "regret_vs_oracle"] == 0
+
+
+def test_evaluate_split_is_deterministic_for_a_seed(data, outer):
+    X, y, sd = data
+    train, test = outer
+    # A DA estimator (self-labelling family) rather than a pipeline this time.
+    est, grid = make_da("OTLabelProp", LogisticRegression()), {"metric": ["sqeuclidean",
+                                                                          "cityblock"]}
+    kw = dict(scorers=["IW", "MixVal", "ClassAMI", "DEV", "CircV"], inner_cv=2, random_state=5)
+    a = evaluate_split(est, grid, X, y, sd, train, test, **kw)
+    b = evaluate_split(est, grid, X, y, sd, train, test, **kw)
+    c = evaluate_split(est, grid, X, y, sd, train, test, **{**kw, "random_state": 6})
+    assert a["inner_score"].notna().all()
+    pd.testing.assert_frame_equal(_realistic(a), _realistic(b), check_exact=True)
+    assert not np.array_equal(a["inner_score"], c["inner_score"])
+
+
+def test_parallel_fits_give_the_same_results(data, outer):
+    X, y, sd = data
+    train, test = outer
+    kw = dict(scorers=["IW", "PE", "CircV", "oracle"], inner_cv=2, random_state=2)
+    seq = evaluate_split(_pipe(), GRID, X, y, sd, train, test, n_jobs=1, **kw)
+    par = evaluate_split(_pipe(), GRID, X, y, sd, train, test, n_jobs=2, **kw)
+    cols = [c for c in seq.columns if c != "mean_fit_time"]
+    pd.testing.assert_frame_equal(seq[cols], par[cols], check_exact=True)
+
+
+def test_default_scorers():
+    names = [s.name for s in resolve_scorers(None, "classification")]
+    assert names[-2:] == ["consensus", "oracle"] and len(names) == 15
+    # Without target labels there is nothing for the oracle to read: it is left out.
+    assert "oracle" not in [s.name for s in resolve_scorers(None, "classification",
+                                                            oracle=False)]
+    reg = [s.name for s in resolve_scorers(None, "regression")]
+    assert reg == ["IW", "DEV", "DEVN", "SrcVal", "CircV", "consensus", "oracle"]
+
+
+def test_regression_search():
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(60, 2)), rng.normal(size=(60, 2)) + 1.0
+    w = np.array([1.0, -2.0])
+    X = np.r_[Xs, Xt]
+    y = X @ w + 0.1 * rng.normal(size=120)
+    sd = np.r_[np.ones(60, dtype=int), -2 * np.ones(60, dtype=int)]
+    search = DomainSearchCV(
+        DAPipeline([("ridge", Ridge())]), {"ridge__alpha": [0.01, 100.0]}, cv=2, inner_cv=2,
+        random_state=0,
+    ).fit(X, y, sd)
+    res = search.results_
+    assert set(res["scorer"]) == {"IW", "DEV", "DEVN", "SrcVal", "CircV", "consensus", "oracle"}
+    assert {"test_mse", "test_r2"} <= set(res.columns) and "test_accuracy" not in res.columns
+    assert search.best_params_["oracle"] == [{"ridge__alpha": 0.01}] * 2
+    assert search.summary().loc["oracle", "mean"] < 0.1  # test_mse, lower is better
+
+
+def test_selection_only_mode_with_refit(data):
+    X, y, sd = data
+    search = DomainSearchCV(_pipe(), GRID, scorers=["IW", "PE"], cv=None, inner_cv=2,
+                            refit="IW", random_state=0)
+    search.fit(X, mask_target_labels(y, sd), sd)
+    assert search.results_["test_accuracy"].isna().all()
+    assert search.best_params_final_ == search.best_params_["IW"][0]
+    pred = search.predict(X[sd < 0], sd[sd < 0])
+    assert pred.shape == ((sd < 0).sum(),)
+    assert search.predict_proba(X[sd < 0]).shape == ((sd < 0).sum(), 2)
+
+
+# --------------------------------------------------------------------------- errors
+def test_errors_are_clear(data):
+    X, y, sd = data
+    with pytest.raises(DataValidationError, match="make_da_pipeline"):
+        DomainSearchCV(LogisticRegression(), {}, cv=2).fit(X, y, sd)
+    with pytest.raises(DataValidationError, match="realistic"):
+        DomainSearchCV(_pipe(), {}, scorers=["IW", "oracle"], refit="oracle").fit(X, y, sd)
+    with pytest.raises(DataValidationError, match="unique"):
+        DomainSearchCV(_pipe(), {}, scorers=["IW", "importance_weighted"]).fit(X, y, sd)
+    with pytest.raises(DataValidationError, match="supports"):
+        DomainSearchCV(DAPipeline([("r", Ridge())]), {}, scorers=["PE"]).fit(
+            X, y + 0.5, sd)
+
+
+def test_failing_candidate_scores_nan_and_is_never_selected(data, outer):
+    X, y, sd = data
+    train, test = outer
+    grid = {"logisticregression__C": [-1.0, 1.0]}  # C < 0: scikit-learn rejects it at fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = evaluate_split(_pipe(), grid, X, y, sd, train, test, scorers=["IW", "PE"],
+                             inner_cv=2, random_state=0)
+    bad = res[res["candidate"] == 0]
+    assert bad["inner_score"].isna().all() and not bad["selected"].any()
+    assert res[res["candidate"] == 1]["selected"].all()
+    with pytest.raises(ValueError):
+        evaluate_split(_pipe(), grid, X, y, sd, train, test, scorers=["IW"], inner_cv=2,
+                       random_state=0, error_score="raise")
