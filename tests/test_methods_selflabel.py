@@ -27,7 +27,9 @@ from shiftlab.methods.selflabel import (
     JDOTRegressor,
     OTLabelProp,
     _emd,
+    _emd_column_generation,
     _make_blocks,
+    _nw_corner,
     _sinkhorn_log,
 )
 
@@ -217,6 +219,36 @@ def test_emd_plan_is_optimal_with_uniform_marginals():
     G_rect = _emd(M[:30])
     np.testing.assert_allclose(G_rect.sum(axis=1), 1 / 30)
     np.testing.assert_allclose(G_rect.sum(axis=0), 1 / 40)
+
+
+@pytest.mark.parametrize("shape", [(150, 150), (200, 120), (90, 160)])
+def test_column_generation_finds_the_dense_optimum(shape):
+    rng = np.random.default_rng(sum(shape))
+    n, m = shape
+    M = ot.dist(rng.normal(size=(n, 5)), rng.normal(size=(m, 5)) + 1.0)
+    # Two neighbours per row and column: the first sparse solve cannot be optimal,
+    # so the reduced-cost certificate has to add edges.
+    G = _emd_column_generation(M, k=2, n_add=2)
+    ref = ot.emd(np.full(n, 1 / n), np.full(m, 1 / m), M)
+    assert np.isclose(np.vdot(G, M), np.vdot(ref, M), rtol=1e-10)
+    np.testing.assert_allclose(G.sum(axis=1), 1 / n)
+    np.testing.assert_allclose(G.sum(axis=0), 1 / m)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), m=st.integers(1, 40))
+def test_north_west_corner_support_is_a_feasible_staircase(n, m):
+    rows, cols = _nw_corner(n, m)
+    assert rows.size <= n + m - 1
+    assert set(rows.tolist()) == set(range(n)) and set(cols.tolist()) == set(range(m))
+    assert np.all(np.diff(rows) >= 0) and np.all(np.diff(cols) >= 0)
+    # The north-west-corner flows on this support meet both uniform marginals.
+    lo = np.maximum(rows * m, cols * n)
+    hi = np.minimum((rows + 1) * m, (cols + 1) * n)
+    flow = (hi - lo) / (n * m)
+    assert np.all(flow > 0)
+    np.testing.assert_allclose(np.bincount(rows, flow, n), 1 / n)
+    np.testing.assert_allclose(np.bincount(cols, flow, m), 1 / m)
 
 
 def test_log_domain_sinkhorn_matches_pot_and_survives_large_costs():

@@ -345,3 +345,23 @@ def test_failing_candidate_scores_nan_and_is_never_selected(data, outer):
     with pytest.raises(ValueError):
         evaluate_split(_pipe(), grid, X, y, sd, train, test, scorers=["IW"], inner_cv=2,
                        random_state=0, error_score="raise")
+
+
+def test_density_ratio_weights_are_fitted_once_per_split(data, outer, monkeypatch):
+    # Count the calls (the real function still runs): IW, DEV and DEVN of 4 candidates on
+    # 2 inner splits share one weight estimate per split.
+    from shiftlab.selection import records
+
+    calls = []
+    real = records.density_ratio
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(records, "density_ratio", counting)
+    X, y, sd = data
+    train, test = outer
+    evaluate_split(_pipe(), GRID, X, y, sd, train, test, scorers=["IW", "DEV", "DEVN"],
+                   inner_cv=2, random_state=0)
+    assert len(calls) == 2
