@@ -2,9 +2,10 @@
 
 Both libraries run in this process, on the same data and seed, with the same final
 estimator (LogisticRegression): for each method registered in shiftlab with a skada
-counterpart (``MethodSpec.skada_name``), the script prints the time, the peak Python
-memory (tracemalloc; numpy buffers included, BLAS workspaces not), the target accuracy
-of both, and the skada/shiftlab time ratio, at each size.
+counterpart (``MethodSpec.skada_name``), the script prints the best-of-k fit+predict
+time, the peak Python memory (tracemalloc, in a separate run; numpy buffers included,
+BLAS workspaces not), the target accuracy of both, and the skada/shiftlab time ratio,
+at each size.
 
 Usage::
 
@@ -42,17 +43,32 @@ def _data(n: int, seed: int = 0):
     return X, y, sd, y_true
 
 
-def _measure(build, X, y, sd, y_true):
+def _fit_predict(build, X, y, sd):
     tgt = sd < 0
-    tracemalloc.start()
-    start = time.perf_counter()
     model = build()
     model.fit(X, y, sample_domain=sd)
-    pred = model.predict(X[tgt], sample_domain=sd[tgt])
-    seconds = time.perf_counter() - start
+    return model.predict(X[tgt], sample_domain=sd[tgt])
+
+
+def _measure(build, X, y, sd, y_true, min_repeat_time=1.0, max_repeats=5):
+    """Best-of-k wall time (untraced), then peak memory in one traced run.
+
+    tracemalloc slows allocation-heavy Python code, so timing and memory come from
+    separate runs; fast fits are repeated (up to ``max_repeats`` or ``min_repeat_time``
+    seconds) and the minimum is kept, the usual estimator of the undisturbed time.
+    """
+    times = []
+    while True:
+        start = time.perf_counter()
+        pred = _fit_predict(build, X, y, sd)
+        times.append(time.perf_counter() - start)
+        if len(times) >= max_repeats or sum(times) >= min_repeat_time:
+            break
+    tracemalloc.start()
+    _fit_predict(build, X, y, sd)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return seconds, peak, float(np.mean(pred == y_true[tgt]))
+    return min(times), peak, float(np.mean(pred == y_true[sd < 0]))
 
 
 def _shiftlab_builder(spec):
@@ -73,7 +89,10 @@ def _skada_run(name, params, n, seed, queue):  # runs in a child process
     try:
         if name.endswith("Adapter"):
             def build():
-                return skada.make_da_pipeline(cls(**params), LogisticRegression(max_iter=1000))
+                # Reweighting adapters hand sample_weight to the final estimator, which
+                # metadata routing delivers only when the estimator requests it.
+                final = LogisticRegression(max_iter=1000).set_fit_request(sample_weight=True)
+                return skada.make_da_pipeline(cls(**params), final)
         else:
             def build():
                 try:

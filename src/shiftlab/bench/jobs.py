@@ -6,7 +6,12 @@ returns the job's tidy rows with their provenance; the driver stores them.
 
 The evaluator's view of the data (true target labels) stays here: methods and realistic
 scorers receive masked labels through :func:`shiftlab.selection.evaluate_split`, and the
-``Train Tgt`` baseline is the one place that fits on target labels, by definition.
+``Train Tgt`` baseline (and its deep counterpart, the ``TargetOnly`` oracle) is the one
+place that fits on target labels, by definition.
+
+Deep methods (:mod:`shiftlab.deep`) run through the same selection protocol: the deep
+estimator itself is the candidate (no scaler, no base estimator); its ``predict_proba``
+and ``transform`` (the extractor's features) feed the scorers.
 """
 
 from __future__ import annotations
@@ -58,12 +63,36 @@ def outer_split_indices(job: Job, y_true, sample_domain):
     return splits[job.outer_split]
 
 
+def _build_deep(job: Job):
+    """The job's deep estimator and its grid (the estimator's own parameter names).
+
+    Settings: the dataset's ``training`` table (plus the method's ``sgd_training``
+    changes on SGD datasets), the run's device, and the job's seed as ``random_state``,
+    so every method of a task and split starts from the same seed.
+    """
+    from shiftlab.bench.definition import effective_training
+    from shiftlab.deep.registry import get_deep_method
+
+    cls = get_deep_method(job.method.name).cls
+    default_lr = cls().get_params()["lr"]
+    params = effective_training(job.dataset.training, job.method.sgd_training, default_lr)
+    for key in ("input_shape", "hidden_sizes"):
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    params.update(device=job.device, random_state=job_seed(job))
+    return cls(**params), {k: list(v) for k, v in job.method.grid.items()}
+
+
 def build_estimator(job: Job):
     """The job's DA pipeline: [StandardScaler] -> adapter -> base estimator (or DA estimator).
 
-    Returns the pipeline and the grid with step-prefixed parameter names.
+    Returns the pipeline and the grid with step-prefixed parameter names. For a deep
+    method: the deep estimator and its grid (see :func:`_build_deep`).
     """
     from shiftlab.methods.registry import get_method
+
+    if job.method.deep:
+        return _build_deep(job)
 
     base = job.estimator.build()
     pre = [StandardScaler()] if job.estimator.standardize else []
@@ -85,6 +114,23 @@ def _provenance(job: Job, seed: int) -> dict:
     import scipy
     import sklearn
 
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+    extra = {}
+    if job.method.deep:
+        import torch
+
+        from shiftlab.deep.training import resolve_device
+
+        versions["torch"] = torch.__version__
+        try:
+            extra["device"] = str(resolve_device(job.device))
+        except ValueError:  # "cuda" where there is none: the fit itself says so
+            extra["device"] = job.device
     return {
         "dataset": job.dataset.name,
         "task": job.task,
@@ -94,13 +140,9 @@ def _provenance(job: Job, seed: int) -> dict:
         "protocol_seed": job.protocol.seed,
         "definition_digest": job.definition_digest,
         "shiftlab_version": __version__,
-        "versions": json.dumps({
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__,
-        }),
+        "versions": json.dumps(versions),
         "host": socket.gethostname(),
+        **extra,
     }
 
 
@@ -122,12 +164,15 @@ def _mark_running(job: Job) -> None:
 
 
 def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd.DataFrame:
-    """Train Src (source labels only) or Train Tgt (target labels: the oracle upper bound)."""
+    """Train Src (source labels only), or Train Tgt / deep TargetOnly (the oracle bound)."""
     pipe, _ = build_estimator(job)
     tr_sd = sd[train_idx]
     test_tgt = test_idx[sd[test_idx] < 0]
     start = time.perf_counter()
-    if job.method.name == "Train Src":
+    if job.method.deep:  # the deep oracle reads target labels only through this argument
+        model = clone(pipe).fit(X[train_idx], y_masked[train_idx], sample_domain=tr_sd,
+                                oracle_target_labels=y_true[train_idx])
+    elif job.method.name == "Train Src":
         model = clone(pipe).fit(X[train_idx], y_masked[train_idx], sample_domain=tr_sd)
     else:
         tgt = train_idx[tr_sd < 0]
@@ -144,8 +189,9 @@ def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd
     if hasattr(model, "predict_proba"):
         rec.proba = model.predict_proba(X[test_tgt])
     metrics = target_metrics(label_kind(y_true), y_true[test_tgt], rec)
+    oracle = job.method.name == "Train Tgt" or job.method.setting == "oracle"
     row = {"outer_split": job.outer_split, "candidate": 0, "params": "{}",
-           "scorer": "none", "oracle": job.method.name == "Train Tgt", "inner_score": np.nan,
+           "scorer": "none", "oracle": oracle, "inner_score": np.nan,
            "inner_score_std": np.nan, "n_inner": 0, "rank": 1.0, "selected": True,
            **metrics, "mean_fit_time": fit_time}
     return pd.DataFrame([row])
@@ -160,6 +206,15 @@ def _load_task(job: Job, seed: int):
     return X, y_masked, sd, y_true
 
 
+def _memory(job: Job):
+    """Disk cache of split resources shared by the run's jobs (None without a run folder)."""
+    if not job.run_dir:
+        return None
+    from joblib import Memory
+
+    return Memory(Path(job.run_dir) / "cache", verbose=0)
+
+
 def _records_path(job: Job) -> Path | None:
     if not job.run_dir or not Path(job.run_dir).is_dir():
         return None
@@ -172,7 +227,7 @@ def run_job(job: Job) -> pd.DataFrame:
     seed = job_seed(job)
     X, y_masked, sd, y_true = _load_task(job, seed)
     train_idx, test_idx = outer_split_indices(job, y_true, sd)
-    if job.method.name in ("Train Src", "Train Tgt"):
+    if job.method.is_baseline:
         frame = _baseline_rows(job, X, y_masked, y_true, sd, train_idx, test_idx)
     else:
         pipe, grid = build_estimator(job)
@@ -185,6 +240,7 @@ def run_job(job: Job) -> pd.DataFrame:
             inner_cv=inner, random_state=seed, refit=job.protocol.refit_candidates,
             outer_split=job.outer_split,
             return_search=True,
+            memory=_memory(job),
         )
         path = _records_path(job)
         if path is not None:

@@ -9,6 +9,12 @@ files that implement it). Scorers are not part of the key: a job stores the cand
 predictions (records), so a scorer added later is computed from them without refitting.
 Re-running a definition after adding a method, scorer or dataset therefore computes only
 what is new; editing a method's code invalidates that method's results alone.
+
+Deep methods' keys also hold the dataset's ``training`` settings (and the method's
+``sgd_training`` changes when they apply) instead of the base estimator, which they do
+not use; their code version hashes the :mod:`shiftlab.deep` modules the method's class
+is built from. The device is not part of the key (like the executor, it says how to run,
+not what): every deep row records the device it was computed on.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import sys
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -50,6 +57,8 @@ class Job:
     definition_digest: str = ""
     #: Run folder, where a worker that shares the file system marks the job as running.
     run_dir: str = ""
+    #: Device of deep methods ([execution] device): "auto", "cpu" or "cuda".
+    device: str = "auto"
 
     @property
     def label(self) -> str:
@@ -60,15 +69,43 @@ def _file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _deep_files(cls) -> set[str]:
+    """Source files of the :mod:`shiftlab.deep` modules a deep method class is built from.
+
+    The modules of its class hierarchy, then every ``shiftlab.deep`` module they import
+    from (training core, losses, backbones; the source stage of source-free methods),
+    transitively. The registry (names, grids) is left out: grids are in the key.
+    """
+    todo = [k.__module__ for k in inspect.getmro(cls) if k.__module__.startswith("shiftlab.")]
+    seen: set[str] = set()
+    files = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name == "shiftlab.deep.registry":
+            continue
+        seen.add(name)
+        module = sys.modules[name]
+        files.add(inspect.getsourcefile(module))
+        for value in vars(module).values():
+            origin = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", "")
+            if isinstance(origin, str) and origin.startswith("shiftlab.deep."):
+                todo.append(origin)
+    return files
+
+
 @cache
-def code_version(method_name: str) -> str:
-    """Hash of the source files a method's results depend on."""
+def code_version(method_name: str, deep: bool = False) -> str:
+    """Hash of the source files a method's results depend on (``deep``: a deep method)."""
     from shiftlab.methods import base
     from shiftlab.selection import __file__ as selection_init
 
     files = {inspect.getsourcefile(base), selection_init}
     files |= {str(p) for p in Path(selection_init).parent.glob("*.py")}
-    if method_name not in BASELINES:
+    if deep:
+        from shiftlab.deep.registry import get_deep_method
+
+        files |= _deep_files(get_deep_method(method_name).cls)
+    elif method_name not in BASELINES:
         from shiftlab.methods.registry import get_method
 
         cls = get_method(method_name).cls
@@ -91,9 +128,14 @@ def _job_key(job: Job) -> str:
         "method": job.method.name,
         "grid": job.method.grid,
         "estimator": asdict(job.estimator),
-        "code": code_version(job.method.name),
+        "code": code_version(job.method.name, job.method.deep),
         "format": 1,
     }
+    if job.method.deep:  # no base estimator: training settings instead
+        training = job.dataset.training
+        sgd = job.method.sgd_training if training.get("optimizer") == "sgd" else {}
+        payload["estimator"] = None
+        payload["deep"] = {"training": training, "sgd_training": sgd}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
 
@@ -120,6 +162,7 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                         estimator=spec.estimator or definition.estimator,
                         protocol=definition.protocol,
                         scorers=definition.scorers, definition_digest=digest,
+                        device=definition.execution.device,
                     )
                     jobs.append(_with_key(job))
     return jobs
@@ -131,8 +174,11 @@ def _with_key(job: Job) -> Job:
     return replace(job, key=_job_key(job))
 
 
-def version_info() -> dict[str, str]:
-    """Versions of shiftlab and of the libraries results depend on (provenance)."""
+def version_info(deep: bool = False) -> dict[str, str]:
+    """Versions of shiftlab and of the libraries results depend on (provenance).
+
+    ``deep`` adds torch's (and its CUDA build's) version.
+    """
     import platform
 
     import numpy
@@ -152,4 +198,10 @@ def version_info() -> dict[str, str]:
         info["POT"] = ot.__version__
     except ImportError:  # pragma: no cover
         pass
+    if deep:
+        import torch
+
+        info["torch"] = torch.__version__
+        if torch.version.cuda:
+            info["cuda"] = torch.version.cuda
     return info

@@ -39,6 +39,8 @@ class RunSummary:
     estimate_seconds: float | None = None
     elapsed: float = 0.0
     failures: list[dict] = field(default_factory=list)
+    #: Per dataset (dry runs): tasks, outer splits, methods (deep ones), jobs and to do.
+    plan: list[dict] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
@@ -73,7 +75,7 @@ def _missing_scorers(store: RunStore, jobs: list[Job]) -> list[tuple[Job, tuple[
     """Finished jobs whose stored rows lack some of the definition's scorers."""
     out = []
     for job in jobs:
-        if job.method.name in ("Train Src", "Train Tgt"):
+        if job.method.is_baseline:  # one row with scorer "none", no records
             continue
         path = store.results_dir / f"{job.key}.parquet"
         have = set(pd.read_parquet(path, columns=["scorer"])["scorer"].unique())
@@ -81,6 +83,23 @@ def _missing_scorers(store: RunStore, jobs: list[Job]) -> list[tuple[Job, tuple[
         if missing:
             out.append((job, missing))
     return out
+
+
+def _plan_table(definition: BenchmarkDefinition, jobs: list[Job], todo: set[str]) -> list[dict]:
+    """What a dry run shows: per dataset, its tasks, methods, jobs and jobs to run."""
+    rows = []
+    for spec in definition.datasets:
+        mine = [j for j in jobs if j.dataset is spec]
+        rows.append({
+            "dataset": spec.name,
+            "tasks": len({j.task for j in mine}),
+            "outer_splits": definition.protocol.outer_splits,
+            "methods": len(definition.methods),
+            "deep_methods": sum(m.deep for m in definition.methods),
+            "jobs": len(mine),
+            "todo": sum(j.key in todo for j in mine),
+        })
+    return rows
 
 
 def _estimate_seconds(store: RunStore, todo: list[Job], n_workers: int) -> float | None:
@@ -150,6 +169,7 @@ def run_benchmark(
         workers = 1 if ex.executor == "inprocess" else _n_workers(ex.n_jobs)
         summary.estimate_seconds = _estimate_seconds(store, todo, workers)
         summary.n_todo = len(todo)
+        summary.plan = _plan_table(definition, jobs, {j.key for j in todo})
         return summary
 
     text = ""
@@ -168,7 +188,7 @@ def run_benchmark(
             "definition": definition.to_dict(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "host": socket.gethostname(),
-            "versions": version_info(),
+            "versions": version_info(deep=definition.has_deep),
         },
         definition_text=text or None,
     )

@@ -376,6 +376,10 @@ def deep_preset(variant: str = "cpu") -> dict:
     (applied on datasets whose ``training`` uses SGD). Each dataset entry carries the
     ``training`` parameters shared by every method on it.
 
+    The benchmark presets ``deep-cpu`` and ``deep-gpu`` (``shiftlab run deep-cpu``) are
+    this dict written as TOML (``src/shiftlab/bench/presets``; None values left out);
+    ``tests/test_bench_deep.py`` keeps them equal, so change both together.
+
     The returned dict is a fresh copy; callers may modify it.
     """
     if variant not in ("cpu", "gpu"):

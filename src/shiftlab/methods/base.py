@@ -327,6 +327,30 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
     def predict(self, X, sample_domain=None):
         return self._final_call("predict", X, sample_domain)
 
+    def final_outputs(self, X, sample_domain=None, methods=("predict",)):
+        """Several outputs of the final estimator from one pass through the adapters.
+
+        Returns a dict with ``"features"`` (as :meth:`transform`) and, for each name in
+        ``methods`` the final estimator provides, its output on those features. Model
+        selection records predictions, probabilities, decision values and features of
+        the same rows; this computes the adaptation once instead of once per output.
+        """
+        Xt = self.transform(X, sample_domain)
+        final = self.steps_[-1][1]
+        out = {"features": Xt}
+        is_da = isinstance(final, BaseDAEstimator)
+        if is_da and sample_domain is None:
+            sample_domain = np.full(Xt.shape[0], DEFAULT_TARGET_DOMAIN)
+        for method in methods:
+            if not hasattr(final, method):
+                continue
+            try:
+                func = getattr(final, method)
+                out[method] = func(Xt, sample_domain) if is_da else func(Xt)
+            except (AttributeError, NotImplementedError):
+                continue
+        return out
+
     @available_if(_final_has("predict_proba"))
     def predict_proba(self, X, sample_domain=None):
         return self._final_call("predict_proba", X, sample_domain)

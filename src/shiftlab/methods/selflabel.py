@@ -183,7 +183,11 @@ def _sparse_emd_supported():
     global _SPARSE_EMD
     if _SPARSE_EMD is None:
         try:
-            probe = sp.coo_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
+            # Built from triples: the zero costs stay stored edges (coo_matrix of a
+            # dense array would drop them and leave only the off-diagonal ones).
+            probe = sp.coo_matrix(
+                (np.array([0.0, 1.0, 1.0, 0.0]), ([0, 0, 1, 1], [0, 1, 0, 1])), shape=(2, 2)
+            )
             G = ot.emd(np.full(2, 0.5), np.full(2, 0.5), probe)
             _SPARSE_EMD = bool(sp.issparse(G) and np.isclose(G.toarray()[0, 0], 0.5))
         except Exception:  # older POT: no sparse path
@@ -203,7 +207,7 @@ def _nw_corner(n, m):
     return rows, np.repeat(first, counts) + offsets
 
 
-def _emd_column_generation(M, k=8, n_add=16, max_rounds=50):
+def _emd_column_generation(M, k=8, n_add=16, max_rounds=50, warm_support=None):
     """Exact OT by column generation on a sparse edge set; None if it does not settle.
 
     The optimal plan has at most n + m - 1 non-zeros, mostly between near neighbours.
@@ -212,7 +216,9 @@ def _emd_column_generation(M, k=8, n_add=16, max_rounds=50):
     ``(u, v)`` certify optimality for the *full* problem when every reduced cost
     ``M_ij - u_i - v_j`` is non-negative (LP duality). Otherwise the most negative
     edges of the offending rows are added and the problem is solved again. Each round
-    touches the dense matrix only through vectorised reductions.
+    touches the dense matrix only through vectorised reductions. ``warm_support``
+    (``(rows, cols)`` of the optimal plan of a nearby problem, e.g. JDOT's previous
+    iteration) joins the first edge set, which then usually needs fewer rounds.
     """
     n, m = M.shape
     a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
@@ -221,6 +227,8 @@ def _emd_column_generation(M, k=8, n_add=16, max_rounds=50):
     edges[np.arange(n)[:, None], np.argpartition(M, kr, axis=1)[:, :kr]] = True
     edges[np.argpartition(M, kc, axis=0)[:kc, :], np.arange(m)[None, :]] = True
     edges[_nw_corner(n, m)] = True
+    if warm_support is not None:
+        edges[warm_support] = True
     tol = 1e-9 * max(float(np.abs(M).max()), 1e-300)
     n_add = min(n_add, m - 1)
     for _ in range(max_rounds):
@@ -243,16 +251,17 @@ def _emd_column_generation(M, k=8, n_add=16, max_rounds=50):
     return None
 
 
-def _emd(M):
+def _emd(M, warm_support=None):
     """Exact OT plan between uniform weights.
 
     Large problems go through :func:`_emd_column_generation` (the same optimum, 1.5 to
     4 times faster than POT's dense network simplex from 1,000 x 1,000 points on),
-    small ones and fallbacks through the dense solver.
+    small ones and fallbacks through the dense solver. ``warm_support``: see
+    :func:`_emd_column_generation`.
     """
     n, m = M.shape
     if n * m >= _CG_MIN_SIZE and min(n, m) > 16 and _sparse_emd_supported():
-        plan = _emd_column_generation(M)
+        plan = _emd_column_generation(M, warm_support=warm_support)
         if plan is not None:
             return plan
     return _emd_dense(M)
@@ -500,7 +509,7 @@ _JDOT_PARAMS_DOC = """
     multiclass=True,
     regression=False,
     skada_name="JDOTClassifier",
-    skada_params={"base_estimator": SVC(), "metric": "hinge", "n_iter_max": 10, "tol": 1e-5},
+    skada_params={"metric": "hinge", "n_iter_max": 10, "tol": 1e-5},
 )
 class JDOTClassifier(_JDOTBase):
     """Joint distribution optimal transport classifier (Courty et al., 2017).
@@ -631,13 +640,17 @@ class JDOTClassifier(_JDOTBase):
         self.objective_ = []
         mass_prev = None
         est = None
+        # Support of each block's last plan (n + m - 1 entries): warm start of the next.
+        supports = [None] * len(blocks)
         for it in range(self.n_iter_max):
             self.n_iter_ = it + 1
             mass = np.zeros((n_t, n_classes))
             count = np.zeros(n_t)
             feat = 0.0
-            for (S, T), D in zip(blocks, costs, strict=True):
-                G = _emd(D if L is None else _joint_cost(D, L[:, T], codes[S], alpha))
+            for b, ((S, T), D) in enumerate(zip(blocks, costs, strict=True)):
+                G = _emd(D if L is None else _joint_cost(D, L[:, T], codes[S], alpha),
+                         warm_support=supports[b])
+                supports[b] = np.nonzero(G)
                 feat += float(np.vdot(G, D))
                 # Mass of each source class sent to each target point, rescaled so that
                 # every target row sums to one.
@@ -752,16 +765,17 @@ class JDOTRegressor(_JDOTBase):
         self.objective_ = []
         yt_prev = None
         est = None
+        supports = [None] * len(blocks)  # as in JDOTClassifier
         for it in range(self.n_iter_max):
             self.n_iter_ = it + 1
             m0, m1, m2 = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
             count = np.zeros(n_t)
             feat = 0.0
-            for (S, T), D in zip(blocks, costs, strict=True):
-                if pred is None:
-                    G = _emd(D)
-                else:
-                    G = _emd(_joint_cost(D, (ys[S, None] - pred[None, T]) ** 2, None, alpha))
+            for b, ((S, T), D) in enumerate(zip(blocks, costs, strict=True)):
+                if pred is not None:
+                    D = _joint_cost(D, (ys[S, None] - pred[None, T]) ** 2, None, alpha)
+                G = _emd(D, warm_support=supports[b])
+                supports[b] = np.nonzero(G)
                 feat += float(np.vdot(G, D))
                 # Moments of the labels sent to each target: enough to evaluate the
                 # squared label cost of the next model without keeping the plans.
@@ -1230,7 +1244,7 @@ def _ovr_scores(est, X, classes):
     multiclass=True,
     regression=False,
     skada_name="DASVMClassifier",
-    skada_params={"base_estimator": SVC(), "max_iter": 200, "k": 3},
+    skada_params={"max_iter": 200, "k": 3},
 )
 class DASVM(_TargetModelMixin, BaseDAEstimator):
     """Domain adaptation SVM with progressive pseudo-labelling (Bruzzone & Marconcini, 2010).

@@ -160,14 +160,19 @@ def _sign_flip(V):
     return V * signs
 
 
-def _pca(X, k):
+def _pca(X, k, overwrite=False):
     """Mean and top-``k`` principal axes (as rows, unit norm) of ``X``.
 
     Uses the eigendecomposition of the smaller of the ``d x d`` scatter and the ``n x n``
-    Gram matrix, asking LAPACK for the ``k`` wanted eigenpairs only.
+    Gram matrix, asking LAPACK for the ``k`` wanted eigenpairs only. ``overwrite``: ``X``
+    is a scratch copy that may be centred in place.
     """
     mean = X.mean(axis=0)
-    Xc = X - mean
+    if overwrite:
+        X -= mean
+        Xc = X
+    else:
+        Xc = X - mean
     n, d = Xc.shape
     if d <= n:
         _, vecs = linalg.eigh(Xc.T @ Xc, subset_by_index=[d - k, d - 1])
@@ -438,13 +443,15 @@ class PCAAdapter(BaseAdapter):
         X_fit = X[src] if fit_on == "source" else X
         limit = max(1, min(X.shape[1], X_fit.shape[0] - 1))
         k = limit if n_comp is None else min(n_comp, limit)
-        self.mean_, self.components_ = _pca(X_fit, k)
+        # X[src] is a fresh copy, which the PCA may centre in place.
+        self.mean_, self.components_ = _pca(X_fit, k, overwrite=fit_on == "source")
         self.n_components_ = k
         self.multi_source_ = "pooled"
         return self._transform(X, sample_domain)
 
     def _transform(self, X, sample_domain):
-        return (X - self.mean_) @ self.components_.T
+        # x W - mean W: no centred copy of X.
+        return X @ self.components_.T - self.mean_ @ self.components_.T
 
 
 # ---------------------------------------------------------------------------------- SA
@@ -512,8 +519,9 @@ class SubspaceAlignment(BaseAdapter):
         Xs, Xt = X[src], X[tgt]
         limit = max(1, min(X.shape[1], Xs.shape[0] - 1, Xt.shape[0] - 1))
         k = limit if n_comp is None else min(n_comp, limit)
-        self.mean_source_, self.components_source_ = _pca(Xs, k)
-        self.mean_target_, self.components_target_ = _pca(Xt, k)
+        # Boolean indexing made fresh copies: the PCAs may centre them in place.
+        self.mean_source_, self.components_source_ = _pca(Xs, k, overwrite=True)
+        self.mean_target_, self.components_target_ = _pca(Xt, k, overwrite=True)
         self.alignment_ = self.components_source_ @ self.components_target_.T
         self.n_components_ = k
         self.multi_source_ = "pooled"
@@ -524,8 +532,9 @@ class SubspaceAlignment(BaseAdapter):
         out = np.empty((X.shape[0], self.n_components_))
         # Folding M into the source axes makes the source map one matrix product.
         source_map = self.components_source_.T @ self.alignment_
-        out[src] = (X[src] - self.mean_source_) @ source_map
-        out[tgt] = (X[tgt] - self.mean_target_) @ self.components_target_.T
+        target_map = self.components_target_.T
+        out[src] = X[src] @ source_map - self.mean_source_ @ source_map
+        out[tgt] = X[tgt] @ target_map - self.mean_target_ @ target_map
         return out
 
 

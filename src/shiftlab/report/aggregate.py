@@ -36,6 +36,18 @@ ORACLE = "oracle"
 BASELINE_SCORER = "none"
 SOURCE_ONLY = "Train Src"
 TARGET_ONLY = "Train Tgt"
+#: Deep runs have no Train Src / Train Tgt rows; their source-only and target-only
+#: (oracle) methods play those roles.
+DEEP_SOURCE_ONLY = "SourceOnly"
+DEEP_TARGET_ONLY = "TargetOnly"
+
+
+def source_baseline(rows: pd.DataFrame) -> str:
+    """Name of the source-only reference of ``rows``: Train Src, else deep SourceOnly."""
+    names = set(rows["method"]) if len(rows) else set()
+    if SOURCE_ONLY not in names and DEEP_SOURCE_ONLY in names:
+        return DEEP_SOURCE_ONLY
+    return SOURCE_ONLY
 
 
 def selected_rows(results: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
@@ -85,15 +97,18 @@ def _choose(sel: pd.DataFrame, mode: str, metric: str) -> pd.DataFrame:
 def wilcoxon_vs_source(rows: pd.DataFrame, metric: str = "test_accuracy", alpha: float = 0.05):
     """Per (method, dataset): +1 / -1 when significantly better / worse than Train Src.
 
+    (Deep runs: than SourceOnly, see :func:`source_baseline`.)
+
     Pairs are (task, outer split); zero differences are dropped (Wilcoxon's convention),
     and fewer than 5 non-zero pairs cannot reach significance, so they give 0.
     """
-    src = rows[rows["method"] == SOURCE_ONLY].set_index(["dataset", "task", "outer_split"])[
+    reference = source_baseline(rows)
+    src = rows[rows["method"] == reference].set_index(["dataset", "task", "outer_split"])[
         metric
     ]
     out = {}
     for (method, dataset), grp in rows.groupby(["method", "dataset"]):
-        if method == SOURCE_ONLY:
+        if method == reference:
             continue
         g = grp.set_index(["dataset", "task", "outer_split"])[metric]
         common = g.index.intersection(src.index)
@@ -111,7 +126,9 @@ def wilcoxon_vs_source(rows: pd.DataFrame, metric: str = "test_accuracy", alpha:
     return out
 
 
-def average_ranks(rows: pd.DataFrame, metric: str = "test_accuracy", exclude=(TARGET_ONLY,)):
+def average_ranks(
+    rows: pd.DataFrame, metric: str = "test_accuracy", exclude=(TARGET_ONLY, DEEP_TARGET_ONLY)
+):
     """Mean rank of each method over tasks (1 = best), ties sharing the average rank."""
     per_task = rows[~rows["method"].isin(exclude)].groupby(["dataset", "task", "method"])[
         metric

@@ -34,6 +34,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_memory
 
 from shiftlab.data.convention import is_masked, label_kind
 from shiftlab.exceptions import TargetLabelLeakError
@@ -163,6 +164,9 @@ class SplitContext:
         Seed of the split's randomised scorer internals (k-means, cross-fitting).
     kind : {"classification", "regression"}, optional
         Inferred from ``y_source_val`` when omitted.
+    memory : joblib.Memory, str or None
+        Disk cache for the density-ratio weights, shared across searches (and processes)
+        that see the same rows.
     """
 
     split: int
@@ -180,6 +184,7 @@ class SplitContext:
     weight_estimator: Any = None
     seed: int = 0
     kind: str | None = None
+    memory: Any = None
     _cache: dict = field(default_factory=dict, repr=False, init=False, compare=False)
 
     def __post_init__(self):
@@ -229,7 +234,10 @@ class SplitContext:
                 Xs, Xt = np.asarray(self.X_train)[src], np.asarray(self.X_train)[~src]
             else:  # hand-built contexts: fall back to the validation rows
                 Xs, Xt = self.X_source_val, self.X_target_val
-            self._cache["weights"] = density_ratio(
+            func = density_ratio
+            if self.memory is not None:
+                func = check_memory(self.memory).cache(density_ratio)
+            self._cache["weights"] = func(
                 Xs, Xt, self.X_source_val, estimator=self.weight_estimator
             )
         return self._cache["weights"]
@@ -269,9 +277,6 @@ class CandidateRecord:
     features_source_val, features_target_val : ndarray or None
         ``transform`` outputs (the representation the final estimator sees); the raw
         inputs for models without ``transform``. ``None`` when not stored.
-    pred_target_train : ndarray or None
-        Predictions on the split's target *training* rows (circular validation's
-        pseudo-labels).
     pred_target_mix : ndarray or None
         Predictions on the split's MixVal probes.
     fit_time, score_time : float
@@ -294,7 +299,6 @@ class CandidateRecord:
     decision_target_val: np.ndarray | None = None
     features_source_val: np.ndarray | None = None
     features_target_val: np.ndarray | None = None
-    pred_target_train: np.ndarray | None = None
     pred_target_mix: np.ndarray | None = None
     fit_time: float = float("nan")
     score_time: float = float("nan")
@@ -402,6 +406,63 @@ def _maybe(model, method, X, sd):
         return None
 
 
+_OUTPUTS = {
+    "classification": ("predict", "predict_proba", "decision_function"),
+    "regression": ("predict",),
+}
+
+
+def _as_float(a):
+    return None if a is None else np.asarray(a, dtype=float)
+
+
+def _record_from_final_outputs(rec, model, context, store_features) -> None:
+    """Fill ``rec`` from one adapter pass per row set (:meth:`DAPipeline.final_outputs`)."""
+    methods = _OUTPUTS[context.kind]
+    Xs, sds = context.X_source_val, context.sample_domain_source_val
+    Xt, sdt = context.X_target_val, context.sample_domain_target_val
+    src = model.final_outputs(Xs, sds, methods)
+    tgt = model.final_outputs(Xt, sdt, methods) if len(Xt) else {}
+    rec.pred_source_val = np.asarray(src["predict"])
+    rec.pred_target_val = np.asarray(tgt["predict"]) if len(Xt) else None
+    if context.kind == "classification":
+        rec.classes = np.asarray(getattr(model, "classes_", np.unique(context.y_source_val)))
+        rec.proba_source_val = _as_float(src.get("predict_proba"))
+        rec.proba_target_val = _as_float(tgt.get("predict_proba"))
+        rec.decision_source_val = _as_float(src.get("decision_function"))
+        rec.decision_target_val = _as_float(tgt.get("decision_function"))
+        if len(Xt):
+            rec.pred_target_mix = np.asarray(
+                model.final_outputs(context.mix_inputs(), sdt)["predict"]
+            )
+    if store_features:
+        rec.features_source_val = _as_float(src["features"])
+        rec.features_target_val = _as_float(tgt["features"]) if len(Xt) else None
+
+
+def _record_from_calls(rec, model, context, store_features) -> None:
+    """Fill ``rec`` through the model's public methods, one call per output."""
+    Xs, sds = context.X_source_val, context.sample_domain_source_val
+    Xt, sdt = context.X_target_val, context.sample_domain_target_val
+    rec.pred_source_val = np.asarray(call_with_domain(model, "predict", Xs, sds))
+    rec.pred_target_val = (
+        np.asarray(call_with_domain(model, "predict", Xt, sdt)) if len(Xt) else None
+    )
+    if context.kind == "classification":
+        rec.classes = np.asarray(getattr(model, "classes_", np.unique(context.y_source_val)))
+        rec.proba_source_val = _maybe(model, "predict_proba", Xs, sds)
+        rec.proba_target_val = _maybe(model, "predict_proba", Xt, sdt)
+        rec.decision_source_val = _maybe(model, "decision_function", Xs, sds)
+        rec.decision_target_val = _maybe(model, "decision_function", Xt, sdt)
+        if len(Xt):
+            rec.pred_target_mix = np.asarray(
+                call_with_domain(model, "predict", context.mix_inputs(), sdt)
+            )
+    if store_features and hasattr(model, "transform"):
+        rec.features_source_val = _maybe(model, "transform", Xs, sds)
+        rec.features_target_val = _maybe(model, "transform", Xt, sdt)
+
+
 def fit_candidate(
     estimator,
     params: dict,
@@ -450,39 +511,14 @@ def fit_candidate(
         return rec
     rec.fit_time = time.perf_counter() - t0
     t0 = time.perf_counter()
-    Xs, sds = context.X_source_val, context.sample_domain_source_val
-    Xt, sdt = context.X_target_val, context.sample_domain_target_val
-    rec.pred_source_val = np.asarray(call_with_domain(model, "predict", Xs, sds))
-    rec.pred_target_val = (
-        np.asarray(call_with_domain(model, "predict", Xt, sdt)) if len(Xt) else None
-    )
-    if context.kind == "classification":
-        rec.classes = np.asarray(getattr(model, "classes_", np.unique(context.y_source_val)))
-        rec.proba_source_val = _maybe(model, "predict_proba", Xs, sds)
-        rec.proba_target_val = _maybe(model, "predict_proba", Xt, sdt)
-        rec.decision_source_val = _maybe(model, "decision_function", Xs, sds)
-        rec.decision_target_val = _maybe(model, "decision_function", Xt, sdt)
-        if len(Xt):
-            rec.pred_target_mix = np.asarray(
-                call_with_domain(model, "predict", context.mix_inputs(), sdt)
-            )
-    tgt_train = np.asarray(context.sample_domain_train) < 0
-    if tgt_train.any():
-        rec.pred_target_train = np.asarray(
-            call_with_domain(
-                model,
-                "predict",
-                np.asarray(context.X_train)[tgt_train],
-                np.asarray(context.sample_domain_train)[tgt_train],
-            )
-        )
-    if store_features:
-        if hasattr(model, "transform"):
-            rec.features_source_val = _maybe(model, "transform", Xs, sds)
-            rec.features_target_val = _maybe(model, "transform", Xt, sdt)
-        else:
-            rec.features_source_val = np.asarray(Xs, dtype=float).reshape(len(Xs), -1)
-            rec.features_target_val = np.asarray(Xt, dtype=float).reshape(len(Xt), -1)
+    Xs, Xt = context.X_source_val, context.X_target_val
+    if hasattr(model, "final_outputs"):
+        _record_from_final_outputs(rec, model, context, store_features)
+    else:
+        _record_from_calls(rec, model, context, store_features)
+    if store_features and rec.features_source_val is None and not hasattr(model, "transform"):
+        rec.features_source_val = np.asarray(Xs, dtype=float).reshape(len(Xs), -1)
+        rec.features_target_val = np.asarray(Xt, dtype=float).reshape(len(Xt), -1)
     rec.score_time = time.perf_counter() - t0
     if store_estimator:
         rec.estimator = model

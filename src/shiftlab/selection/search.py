@@ -534,6 +534,7 @@ def run_outer_split(
     store_features="auto",
     store_estimators: bool = False,
     error_score="nan",
+    memory=None,
 ) -> OuterSplitSearch:
     """Run the protocol on one outer split from validated arrays (see :func:`evaluate_split`)."""
     if refit not in ("all", "selected"):
@@ -583,6 +584,7 @@ def run_outer_split(
                 sample_domain_train=sd_tr[tr],
                 seed=seeds[s],
                 kind=kind,
+                memory=memory,
             )
         )
         yt = y_true_tr[tv]
@@ -644,6 +646,7 @@ def evaluate_split(
     store_features="auto",
     error_score="nan",
     return_search: bool = False,
+    memory=None,
 ):
     """Run the realistic selection protocol on one outer split.
 
@@ -686,6 +689,10 @@ def evaluate_split(
     error_score : "nan" or "raise", default="nan"
     return_search : bool, default=False
         Also return the :class:`OuterSplitSearch` (records, caches).
+    memory : joblib.Memory, str or None
+        Disk cache of candidate-independent split resources (the density-ratio weights
+        of IW/DEV). Every method searched on the same data and inner splits then
+        estimates them once; the benchmark runner points it at the run folder.
 
     Returns
     -------
@@ -713,6 +720,7 @@ def evaluate_split(
         outer_split=outer_split,
         store_features=store_features,
         error_score=error_score,
+        memory=memory,
     )
     table = search.table()
     return (table, search) if return_search else table

@@ -1,0 +1,291 @@
+"""Deep methods in the benchmark runner: presets, validation, keys, an end-to-end run."""
+
+from __future__ import annotations
+
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import shiftlab.deep as deep  # noqa: E402
+from shiftlab.bench.definition import (  # noqa: E402
+    DefinitionError,
+    definition_from_dict,
+    list_presets,
+    load_definition,
+)
+from shiftlab.bench.jobs import build_estimator, job_seed  # noqa: E402
+from shiftlab.bench.planner import _deep_files, code_version, plan_jobs  # noqa: E402
+from shiftlab.bench.runner import run_benchmark  # noqa: E402
+from shiftlab.bench.store import RunStore  # noqa: E402
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = pytest.mark.deep
+
+TINY_DEEP = """
+[benchmark]
+name = "tiny-deep"
+
+[protocol]
+outer_splits = 1
+inner_splits = 1
+seed = 0
+
+[[datasets]]
+name = "mnist_usps"
+tasks = ["mnist->usps"]
+options = {{ normalize = "none" }}
+max_samples_per_domain = 150
+
+[datasets.training]
+backbone = "cnn"
+input_shape = [1, 16, 16]
+feature_dim = 32
+optimizer = "sgd"
+lr = 0.05
+momentum = 0.6
+batch_size = 32
+n_epochs = {n_epochs}
+
+[methods.SourceOnly]
+class = "shiftlab.deep.SourceOnly"
+
+[methods.TargetOnly]
+
+[methods.DANN]
+grid = {{ reg = [0.1, 1.0] }}
+sgd_training = {{ lr_scale = 0.1, momentum = 0.9 }}
+{extra_method}
+[scorers]
+names = [{scorers}]
+
+[execution]
+executor = "inprocess"
+device = "cpu"
+"""
+
+SCORERS = ("PE", "SND", "DEV", "ClassAMI", "oracle")
+
+
+def write_deep(tmp_path: Path, name="tiny-deep.toml", *, n_epochs=2, extra_method="",
+               scorers=SCORERS) -> Path:
+    path = tmp_path / name
+    path.write_text(TINY_DEEP.format(n_epochs=n_epochs, extra_method=extra_method,
+                                     scorers=", ".join(f'"{s}"' for s in scorers)))
+    return path
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    cols = ["dataset", "task", "method", "outer_split", "candidate", "scorer", "selected",
+            "inner_score", "test_accuracy"]
+    return frame[cols].sort_values(cols[:6]).reset_index(drop=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _drop_none(x):
+    """TOML has no null: the presets leave out what the dict sets to None."""
+    if isinstance(x, dict):
+        return {k: _drop_none(v) for k, v in x.items() if v is not None}
+    if isinstance(x, list):
+        return [_drop_none(v) for v in x]
+    return x
+
+
+# --------------------------------------------------------------------- presets
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+def test_deep_presets_equal_deep_preset(variant):
+    assert f"deep-{variant}" in list_presets()
+    text = (resources.files("shiftlab.bench") / "presets" / f"deep-{variant}.toml").read_text()
+    assert tomllib.loads(text) == _drop_none(deep.deep_preset(variant))
+    definition = load_definition(f"deep-{variant}")
+    assert definition.to_dict() == definition_from_dict(deep.deep_preset(variant)).to_dict()
+    assert definition.name == f"deep-{variant}" and definition.has_deep
+    assert [m.name for m in definition.methods] == [s.name for s in deep.list_deep_methods()]
+    assert all(m.deep for m in definition.methods)
+    assert definition.execution.device == ("cuda" if variant == "gpu" else "cpu")
+    digits = next(d for d in definition.datasets if d.name == "mnist_usps")
+    assert digits.training["backbone"] == "cnn" and digits.training["optimizer"] == "sgd"
+    dann = next(m for m in definition.methods if m.name == "DANN")
+    assert dann.sgd_training == {"lr_scale": 0.1, "momentum": 0.9}
+    oracle = next(m for m in definition.methods if m.name == "TargetOnly")
+    assert oracle.is_baseline and oracle.setting == "oracle"
+
+
+def test_deep_cpu_dry_run_prints_the_plan(tmp_path):
+    from click.testing import CliRunner
+
+    from shiftlab.cli import main
+
+    summary = run_benchmark("deep-cpu", tmp_path / "dry", dry_run=True, progress=False)
+    assert summary.n_jobs == 16 * (2 + 6) and summary.n_todo == summary.n_jobs
+    assert [row["jobs"] for row in summary.plan] == [32, 96]
+    out = CliRunner().invoke(main, ["run", "deep-cpu", "--dry-run", "-o", str(tmp_path / "c")])
+    assert out.exit_code == 0, out.output
+    assert "mnist_usps: 2 tasks x 1 outer splits x 16 methods (16 deep) = 32 jobs" in out.output
+    assert "128 jobs: 0 cached, 128 to run" in out.output
+    assert "device cpu" in out.output
+    gpu = CliRunner().invoke(main, ["run", "deep-gpu", "--dry-run", "--device", "cpu",
+                                    "-o", str(tmp_path / "g")])
+    assert gpu.exit_code == 0, gpu.output
+    assert "device cpu" in gpu.output
+    assert not RunStore(tmp_path / "dry").result_keys()
+
+
+# ------------------------------------------------------------------ validation
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("n_epochs = 2", "n_epoch = 2"),
+         r"tiny-deep.toml:(\d+): \[datasets #1.training\] unknown key 'n_epoch'. "
+         r"Did you mean 'n_epochs'\?"),
+        (("reg = [0.1, 1.0]", "rge = [0.1, 1.0]"),
+         r"tiny-deep.toml:(\d+): \[methods.DANN\] DANN has no parameter 'rge'. "
+         r"Did you mean 'reg'\?"),
+        (("reg = [0.1, 1.0]", "random_state = [0, 1]"),
+         r"\[methods.DANN\] 'random_state' cannot be in a grid"),
+        (("n_epochs = 2", "device = \"cpu\""),
+         r"\[datasets #1.training\] 'device' cannot be set here: .*\[execution\] device"),
+        (('backbone = "cnn"', 'backbone = "resnet"'),
+         r"tiny-deep.toml:(\d+): \[datasets #1.training\] backbone must be one of"),
+        (("lr = 0.05", "lr = -1.0"),
+         r"tiny-deep.toml:(\d+): \[datasets #1.training\] lr must be positive"),
+        (("lr = 0.05", 'lr = "fast"'),
+         r"tiny-deep.toml:(\d+): \[datasets #1.training\] lr must be a number"),
+        (("input_shape = [1, 16, 16]", "input_shape = [16, 16]"),
+         r"input_shape must be a list \[channels, height, width\]"),
+        (("lr_scale = 0.1", "lr_scal = 0.1"),
+         r"tiny-deep.toml:(\d+): \[methods.DANN.sgd_training\] unknown key 'lr_scal'. "
+         r"Did you mean 'lr_scale'\?"),
+        (("[methods.DANN]", "[methods.DANNN]"),
+         r"\[methods.DANNN\] unknown method 'DANNN'. Did you mean 'DANN'\?"),
+        (('class = "shiftlab.deep.SourceOnly"', 'class = "shiftlab.deep.DANN"'),
+         r"\[methods.SourceOnly\] class of the deep method SourceOnly is "
+         r"'shiftlab.deep.SourceOnly'"),
+        (("[methods.TargetOnly]", "[methods.TargetOnly]\ngrid = { lr = [0.1] }"),
+         r"TargetOnly is the oracle baseline .* takes no grid"),
+        (('device = "cpu"', 'device = "gpu"'), r"\[execution\] unknown device 'gpu'"),
+    ],
+)
+def test_deep_definition_errors_are_located(tmp_path, change, message):
+    path = write_deep(tmp_path)
+    text = path.read_text()
+    assert change[0] in text
+    text = text.replace(change[0], change[1], 1)
+    path.write_text(text)
+    with pytest.raises(DefinitionError, match=message) as info:
+        load_definition(path)
+    found = re.search(message, str(info.value))
+    if found.groups():  # the line named is the line of the change
+        line = int(found.group(1))
+        token = change[1].split(" ", 1)[0]
+        assert token in text.splitlines()[line - 1], (line, token)
+
+
+def test_shallow_definitions_stay_shallow(tmp_path):
+    """SourceOnly is in both registries: without `class` it stays the shallow method."""
+    text = write_deep(tmp_path).read_text().replace('class = "shiftlab.deep.SourceOnly"\n', "")
+    path = tmp_path / "ambiguous.toml"
+    path.write_text(text)
+    definition = load_definition(path)
+    methods = {m.name: m for m in definition.methods}
+    assert not methods["SourceOnly"].deep and methods["DANN"].deep
+    assert methods["TargetOnly"].deep  # a deep-only name needs no class
+    coral = write_deep(tmp_path, "coral.toml",
+                       extra_method='[methods.CORAL]\nclass = "shiftlab.deep.CORAL"\n')
+    with pytest.raises(DefinitionError, match=r"CORAL is a shallow method: `class` is for"):
+        load_definition(coral)
+    shallow = load_definition("quick").to_dict()
+    assert "training" not in shallow["datasets"][0] and "device" not in shallow["execution"]
+    assert all(set(m) == {"name", "grid"} for m in shallow["methods"])
+
+
+# ------------------------------------------------------------- estimator, keys
+def test_build_estimator_and_keys(tmp_path):
+    definition = load_definition(write_deep(tmp_path))
+    jobs = {j.method.name: j for j in plan_jobs(definition)}
+    dann, grid = build_estimator(jobs["DANN"])
+    assert isinstance(dann, deep.DANN) and grid == {"reg": [0.1, 1.0]}
+    params = dann.get_params()
+    # The method's SGD changes: lr x 0.1 and momentum 0.9 on this SGD dataset.
+    assert params["lr"] == pytest.approx(0.005) and params["momentum"] == 0.9
+    assert params["backbone"] == "cnn" and params["input_shape"] == (1, 16, 16)
+    assert params["device"] == "cpu" and params["random_state"] == job_seed(jobs["DANN"])
+    source, grid = build_estimator(jobs["SourceOnly"])
+    assert isinstance(source, deep.SourceOnly) and grid == {}
+    assert source.get_params()["lr"] == 0.05 and source.get_params()["momentum"] == 0.6
+    # Deep code versions hash the shiftlab.deep modules a method is built from.
+    files = {Path(f).name for f in _deep_files(deep.DANN)}
+    assert {"methods.py", "estimator.py", "training.py", "losses.py", "backbones.py"} <= files
+    assert not {"source_free.py", "transductive.py", "registry.py"} & files
+    assert {"source_free.py", "methods.py"} <= {Path(f).name for f in _deep_files(deep.SHOT)}
+    assert code_version("DANN", True) != code_version("SHOT", True)
+    assert code_version("SourceOnly", True) != code_version("SourceOnly")
+
+    # Training settings are part of deep keys; the device and the estimator are not.
+    other = load_definition(write_deep(tmp_path, "three.toml", n_epochs=3))
+    assert not {j.key for j in plan_jobs(other)} & {j.key for j in jobs.values()}
+    moved = definition.with_execution(device="auto")
+    assert [j.key for j in plan_jobs(moved)] == [j.key for j in jobs.values()]
+    adam = write_deep(tmp_path, "adam.toml").read_text().replace('"sgd"', '"adam"')
+    (tmp_path / "adam.toml").write_text(adam)
+    adam_jobs = {j.method.name: j for j in plan_jobs(load_definition(tmp_path / "adam.toml"))}
+    est, _ = build_estimator(adam_jobs["DANN"])
+    assert est.lr == 0.05 and est.momentum == 0.6  # sgd_training applies to SGD only
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.mark.data
+def test_tiny_deep_benchmark_end_to_end(tmp_path, shared_data_home):
+    path = write_deep(tmp_path)
+    first = run_benchmark(path, tmp_path / "a", progress=False)
+    assert first.n_failed == 0, first.failures
+    assert first.n_jobs == 3 and first.n_done == 3
+    results = RunStore(tmp_path / "a").results()
+    assert set(results["method"]) == {"SourceOnly", "TargetOnly", "DANN"}
+    for method, n_candidates in (("SourceOnly", 1), ("DANN", 2)):
+        rows = results[results["method"] == method]
+        for scorer in SCORERS:
+            mine = rows[rows["scorer"] == scorer]
+            assert len(mine) == n_candidates, (method, scorer)
+            assert np.isfinite(mine["inner_score"].astype(float)).all(), (method, scorer)
+            assert mine["selected"].sum() == 1
+    acc = results["test_accuracy"].astype(float)
+    assert np.isfinite(acc).all() and ((acc >= 0) & (acc <= 1)).all()
+    oracle = results[results["method"] == "TargetOnly"]
+    assert list(oracle["scorer"]) == ["none"] and oracle["oracle"].all()
+    assert set(results["device"]) == {"cpu"}
+    assert "torch" in results["versions"].iloc[0]
+    meta = RunStore(tmp_path / "a").read_meta()
+    assert "torch" in meta["versions"]
+
+    # Same definition again: everything cached, nothing runs or is rescored.
+    again = run_benchmark(path, tmp_path / "a", progress=False)
+    assert again.n_cached == 3 and again.n_done == 0 and again.n_rescored == 0
+
+    # A scorer added later comes from the stored records of the deep candidates.
+    more = write_deep(tmp_path, "more.toml", scorers=(*SCORERS, "BNM"))
+    third = run_benchmark(more, tmp_path / "a", progress=False)
+    assert third.n_done == 0 and third.n_rescored == 2
+    assert "BNM" in set(RunStore(tmp_path / "a").results()["scorer"])
+
+    # Deterministic on CPU for a fixed seed: a fresh run gives the same rows.
+    run_benchmark(path, tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(comparable(RunStore(tmp_path / "b").results()),
+                                  comparable(results))
