@@ -50,8 +50,9 @@ DensityReweight, NearestNeighborReweight with the grids of the shiftlab registry
 SKADA-Bench; ``n_components`` values larger than the number of features, 2, are dropped:
 skada fails on them and shiftlab would fit duplicates); base estimator
 ``SVC(probability=True, random_state=0)`` as in SKADA-Bench's simulated-data runs;
-scorers IW, PE, SND, DEV, CircV, MixVal and the oracle. skada's randomised scorers (DEV's
-train/validation split, MixVal's pairing) get ``random_state=--seed`` so that runs repeat.
+scorers IW, PE, SND, DEV, CircV, MixVal and the oracle. skada's DEV gets
+``random_state=--seed`` so that runs repeat; its MixVal gets the pairing seed of shiftlab's
+job (:func:`shiftlab.selection.search.mixval_seed`), so both probe the same target pairs.
 
 ``--profile`` skips the comparison and runs one shiftlab job per method (first dataset,
 outer split 0) under :mod:`cProfile` in a child process, printing where its time goes
@@ -65,9 +66,9 @@ estimator). Different selections mostly come from scorers defined differently in
 two libraries: IW weights (shiftlab: a logistic domain classifier on the inner-train
 rows; skada: Gaussian KDEs of bandwidth 1 on the validation fold), DEV (split-level
 input-space weights on every source validation row vs a domain classifier on the
-adapter's features of 2/3 of them, scored on the last third), MixVal (different random
-pairings of the target rows) and SND (self-similarity set to -inf vs to minus itself).
-CircV follows skada's validation-fold formulation, and CORAL its centring convention.
+adapter's features of 2/3 of them, scored on the last third) and SND (self-similarity
+set to -inf vs to minus itself). CircV follows skada's validation-fold formulation,
+MixVal its pairing, and CORAL its centring convention.
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ def definition_text(args) -> str:
         f"inner_splits = {args.inner}",
         "inner_val_size = 0.2",
         f"seed = {args.seed}",
+        # Like the skada loop, refit only the candidates some scorer selected.
+        'refit_candidates = "selected"',
         "",
     ]
     for name in args.datasets:
@@ -255,7 +258,7 @@ def run_shiftlab_side(toml_path: str, run_dir: str, n_jobs: int) -> dict:
 
 
 # --------------------------------------------------------------------------- skada side
-def _skada_scorers(names, seed: int) -> dict:
+def _skada_scorers(names, seed: int, mix_seed: int) -> dict:
     from skada.metrics import (
         CircularValidation,
         DeepEmbeddedValidation,
@@ -272,9 +275,10 @@ def _skada_scorers(names, seed: int) -> dict:
         "SND": SoftNeighborhoodDensity,
         "DEV": lambda: DeepEmbeddedValidation(random_state=seed),
         "CircV": CircularValidation,
-        "MixVal": lambda: MixValScorer(ice_type="both", random_state=seed),
-        "MixVal-intra": lambda: MixValScorer(ice_type="intra", random_state=seed),
-        "MixVal-inter": lambda: MixValScorer(ice_type="inter", random_state=seed),
+        # shiftlab's pairing (selection.search.mixval_seed): both probe the same pairs.
+        "MixVal": lambda: MixValScorer(ice_type="both", random_state=mix_seed),
+        "MixVal-intra": lambda: MixValScorer(ice_type="intra", random_state=mix_seed),
+        "MixVal-inter": lambda: MixValScorer(ice_type="inter", random_state=mix_seed),
         "oracle": SupervisedScorer,  # reads the routed `target_labels`
     }
     unknown = [n for n in names if n not in factories]
@@ -342,7 +346,9 @@ def skada_job(job, inner_cv: str, seed: int) -> dict:
         cv = SkadaSplit(proto.inner_splits, test_size=proto.inner_val_size,
                         random_state=job_seed(job))
     pipe, candidates = _skada_pipeline(job)
-    scoring = _skada_scorers(job.scorers, seed)
+    from shiftlab.selection.search import mixval_seed
+
+    scoring = _skada_scorers(job.scorers, seed, mixval_seed(job_seed(job)))
     search = GridSearchCV(pipe, candidates, scoring=scoring, cv=cv, refit=False,
                           error_score=np.nan)
     search.fit(X_tr, y_tr, sample_domain=sd_tr, target_labels=yt_tr)

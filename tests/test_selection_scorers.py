@@ -374,3 +374,15 @@ def test_dev_feature_space_weights_and_decision_only_models():
     for scorer in (PredictionEntropy(), MaNo(), BatchNuclearNorm()):
         assert scorer.has_inputs(sure)
         _pair_direction(scorer, sure, unsure, _ctx(n_target=20))
+
+
+def test_mixval_pairing_follows_skadas_random_state_convention():
+    from shiftlab.selection.search import mixval_seed
+
+    X_t = np.arange(20.0).reshape(10, 2)
+    ctx = SplitContext(split=0, X_source_val=np.zeros((3, 2)), y_source_val=np.array([0, 1, 0]),
+                       X_target_val=X_t, mix_seed=7)
+    # skada's MixValScorer(random_state=7) draws RandomState(7).permutation(n_target).
+    np.testing.assert_array_equal(ctx.mix_perm, np.random.RandomState(7).permutation(10))
+    # One pairing seed per outer split, a pure function of the search's random_state.
+    assert mixval_seed(3) == mixval_seed(3) != mixval_seed(4)

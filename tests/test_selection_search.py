@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from shiftlab.data import mask_target_labels
@@ -365,3 +367,26 @@ def test_density_ratio_weights_are_fitted_once_per_split(data, outer, monkeypatc
     evaluate_split(_pipe(), GRID, X, y, sd, train, test, scorers=["IW", "DEV", "DEVN"],
                    inner_cv=2, random_state=0)
     assert len(calls) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    y_true=st.lists(st.integers(0, 4), min_size=1, max_size=40),
+    data=st.data(),
+)
+def test_label_metrics_equal_scikit_learns(y_true, data):
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from shiftlab.selection.search import label_metrics
+
+    pred = data.draw(st.lists(st.integers(0, 5), min_size=len(y_true), max_size=len(y_true)))
+    got = label_metrics(np.array(y_true), np.array(pred))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert got["test_accuracy"] == pytest.approx(accuracy_score(y_true, pred))
+        assert got["test_balanced_accuracy"] == pytest.approx(
+            balanced_accuracy_score(y_true, pred))
+        assert got["test_f1"] == pytest.approx(f1_score(y_true, pred, average="macro"))
+    # String labels go through the same confusion matrix.
+    names = np.array(["a", "b", "c", "d", "e", "f"])
+    assert label_metrics(names[y_true], names[pred]) == got

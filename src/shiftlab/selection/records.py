@@ -151,7 +151,11 @@ class SplitContext:
         density ratio and by circular validation.
     mix_perm : ndarray, optional
         Permutation of the target validation rows pairing each row with a partner for
-        MixVal's mixup probes (drawn once per split, shared by all candidates).
+        MixVal's mixup probes (drawn once per split, shared by all candidates). Default:
+        ``RandomState(mix_seed).permutation(n_target)`` when ``mix_seed`` is set (skada's
+        MixVal draws the same with ``random_state=mix_seed``), else drawn from ``seed``.
+    mix_seed : int, optional
+        See ``mix_perm``.
     mix_lambda : float, default=0.55
         Mixup coefficient of the probes (Hu et al., 2023).
     source_val_weights : ndarray, optional
@@ -179,6 +183,7 @@ class SplitContext:
     y_train: np.ndarray | None = None
     sample_domain_train: np.ndarray | None = None
     mix_perm: np.ndarray | None = None
+    mix_seed: int | None = None
     mix_lambda: float = 0.55
     source_val_weights: np.ndarray | None = None
     weight_estimator: Any = None
@@ -206,8 +211,11 @@ class SplitContext:
                     "masks them before building contexts (shiftlab.data.mask_target_labels)."
                 )
         if self.mix_perm is None:
-            rng = np.random.default_rng(self.seed)
-            self.mix_perm = rng.permutation(len(self.X_target_val))
+            n_target = len(self.X_target_val)
+            if self.mix_seed is not None:
+                self.mix_perm = np.random.RandomState(self.mix_seed).permutation(n_target)
+            else:
+                self.mix_perm = np.random.default_rng(self.seed).permutation(n_target)
 
     # ---- split-level resources shared by all candidates -------------------------
     @property

@@ -44,9 +44,6 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    f1_score,
     mean_squared_error,
     r2_score,
     roc_auc_score,
@@ -143,6 +140,16 @@ def _seed_ints(seed_seq: np.random.SeedSequence, n: int) -> list[int]:
     return [int(s) for s in seed_seq.generate_state(n, dtype=np.uint32)]
 
 
+def mixval_seed(random_state) -> int:
+    """Seed of MixVal's target pairing in an outer split searched with ``random_state``.
+
+    Every inner split pairs its target validation rows with the permutation
+    ``numpy.random.RandomState(seed).permutation(n_target)``, as skada's
+    ``MixValScorer(random_state=seed)`` does, so both libraries probe the same pairs.
+    """
+    return _seed_ints(np.random.SeedSequence(random_state).spawn(3)[2], 1)[0]
+
+
 def _params_str(params: dict) -> str:
     return json.dumps(params, sort_keys=True, default=repr)
 
@@ -195,6 +202,31 @@ def _fit_outer(estimator, params, candidate, X, y, sd, X_test, sd_test, kind, er
     return rec
 
 
+def label_metrics(y_true, pred) -> dict[str, float]:
+    """Accuracy, balanced accuracy and macro F1 from one confusion matrix.
+
+    The same values as scikit-learn's ``accuracy_score``, ``balanced_accuracy_score``
+    (classes absent from ``y_true`` ignored) and ``f1_score(average="macro")`` (over the
+    labels of either array), without their per-call input checks, which dominate on
+    the small test parts of a benchmark (tests/test_selection_search.py compares them).
+    """
+    y_true, pred = np.asarray(y_true), np.asarray(pred)
+    labels = np.unique(np.concatenate([y_true, pred]))
+    n_labels = labels.size
+    cm = np.bincount(
+        np.searchsorted(labels, y_true) * n_labels + np.searchsorted(labels, pred),
+        minlength=n_labels * n_labels,
+    ).reshape(n_labels, n_labels)
+    tp = np.diag(cm).astype(float)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    present = support > 0
+    return {
+        "test_accuracy": float(tp.sum() / len(y_true)),
+        "test_balanced_accuracy": float(np.mean(tp[present] / support[present])),
+        "test_f1": float(np.mean(2.0 * tp / (support + predicted))),
+    }
+
+
 def target_metrics(kind: str, y_true, rec: OuterRecord | None) -> dict[str, float]:
     """Outer test metrics of a refitted candidate on the labelled target test rows."""
     names = CLASSIFICATION_METRICS if kind == "classification" else REGRESSION_METRICS
@@ -206,11 +238,7 @@ def target_metrics(kind: str, y_true, rec: OuterRecord | None) -> dict[str, floa
         out["test_mse"] = float(mean_squared_error(y_true, pred))
         out["test_r2"] = float(r2_score(y_true, pred)) if len(y_true) > 1 else float("nan")
         return out
-    out["test_accuracy"] = float(accuracy_score(y_true, pred))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["test_balanced_accuracy"] = float(balanced_accuracy_score(y_true, pred))
-        out["test_f1"] = float(f1_score(y_true, pred, average="macro"))
+    out.update(label_metrics(y_true, pred))
     try:
         classes = rec.classes
         if classes is not None and len(classes) == 2:
@@ -549,7 +577,8 @@ def run_outer_split(
     if np.intersect1d(train_idx, test_idx).size:
         raise DataValidationError("Outer train and test indices overlap.")
     ss = np.random.SeedSequence(random_state)
-    cv_seq, ctx_seq = ss.spawn(2)
+    cv_seq, ctx_seq = ss.spawn(2)  # the first two children of mixval_seed's spawn(3)
+    mix_seed = mixval_seed(random_state)
     X_tr, y_tr, sd_tr = X[train_idx], y_masked[train_idx], sample_domain[train_idx]
     if (sd_tr >= 0).sum() == 0 or (sd_tr < 0).sum() == 0:
         raise DataValidationError("The outer-train part needs both source and target rows.")
@@ -583,6 +612,7 @@ def run_outer_split(
                 y_train=y_tr[tr],
                 sample_domain_train=sd_tr[tr],
                 seed=seeds[s],
+                mix_seed=mix_seed,
                 kind=kind,
                 memory=memory,
             )
