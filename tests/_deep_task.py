@@ -9,6 +9,19 @@ which is what alignment, adversarial, OT and self-training methods exploit.
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def torch_single_thread():
+    """One torch thread per test module: deterministic timings and no oversubscription
+    of the 2-core CI machine. Modules opt in by importing this fixture."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def make_shift_task(seed=0, n=300, k=4, d=10, angle=90.0, shift=4.0, sep=4.0):

@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import shiftlab.deep as deep  # noqa: E402
+from _deep_task import torch_single_thread  # noqa: E402,F401
 from shiftlab.bench.definition import (  # noqa: E402
     DefinitionError,
     definition_from_dict,
@@ -91,12 +92,6 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[cols].sort_values(cols[:6]).reset_index(drop=True)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _drop_none(x):

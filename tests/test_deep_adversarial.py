@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import shiftlab.deep as deep  # noqa: E402
-from _deep_task import make_shift_task, target_accuracy  # noqa: E402
+from _deep_task import make_shift_task, target_accuracy, torch_single_thread  # noqa: E402,F401
 from shiftlab.deep import losses as L  # noqa: E402
 
 pytestmark = pytest.mark.deep
@@ -24,12 +24,6 @@ FAST = {"n_epochs": 15, "batch_size": 64, "random_state": 0, "device": "cpu"}
 DOMAIN_ADVERSARIAL = ["DANN", "CDAN", "SPA"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +32,7 @@ def task():
 
 
 @pytest.fixture(scope="module")
-def fitted(task, _threads):
+def fitted(task):
     X, y, sd, _ = task
     return {
         name: deep.make_deep_da(name, **FAST).fit(X, y, sd) for name in [*DOMAIN_ADVERSARIAL, "MDD"]

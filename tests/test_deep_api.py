@@ -11,7 +11,7 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 
 import shiftlab.deep as deep  # noqa: E402
-from _deep_task import make_shift_task  # noqa: E402
+from _deep_task import make_shift_task, torch_single_thread  # noqa: E402,F401
 from shiftlab.deep.training import DomainBalancedSampler  # noqa: E402
 from shiftlab.exceptions import DataValidationError, UnknownNameError  # noqa: E402
 
@@ -20,12 +20,6 @@ pytestmark = pytest.mark.deep
 QUICK = {"n_epochs": 2, "batch_size": 32, "random_state": 0, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import shiftlab.deep as deep  # noqa: E402
+from _deep_task import torch_single_thread  # noqa: E402,F401
 
 pytestmark = [pytest.mark.deep, pytest.mark.data]
 
@@ -24,12 +25,6 @@ TRAINING = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def digits(shared_data_home):
 
 
 @pytest.mark.parametrize("source, target", [("mnist", "usps"), ("usps", "mnist")])
-def test_deepjdot_beats_source_only_on_digits(digits, source, target, _threads):
+def test_deepjdot_beats_source_only_on_digits(digits, source, target):
     (Xs, ys), (Xt, yt) = digits[source], digits[target]
     rng = np.random.default_rng(0)
     i = rng.permutation(len(ys))[:N_PER_DOMAIN]

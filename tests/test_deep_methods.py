@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import shiftlab.deep as deep  # noqa: E402
-from _deep_task import make_shift_task, target_accuracy  # noqa: E402
+from _deep_task import make_shift_task, target_accuracy, torch_single_thread  # noqa: E402,F401
 
 pytestmark = pytest.mark.deep
 
@@ -37,14 +37,6 @@ ADAPTIVE = [
 ALL = ["SourceOnly", "TargetOnly", *ADAPTIVE]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    # One intra-op thread: these models are tiny, so threads only add synchronisation
-    # cost (and on a busy 2-core runner, spinning threads slow everything down).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +45,7 @@ def task():
 
 
 @pytest.fixture(scope="module")
-def source_only(task, _threads):
+def source_only(task):
     X, y, sd, y_true = task
     model = deep.SourceOnly(**FAST).fit(X, y, sd)
     return model, target_accuracy(model, X, sd, y_true)

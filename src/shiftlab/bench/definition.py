@@ -456,18 +456,11 @@ def _check_deep_method(chk: _Checker, name: str, body: dict, where: str) -> Meth
     if grid and spec.setting == "oracle":
         raise chk.fail(where, f"{name} is the oracle baseline (trained on target labels, "
                        "evaluation only) and takes no grid.", "grid")
-    valid = set(spec.cls().get_params(deep=False)) - set(RUNNER_PARAMS)
     for param in grid:
         if param in RUNNER_PARAMS:
             raise chk.fail(where, f"{param!r} cannot be in a grid: {RUNNER_PARAMS[param]}.",
                            param)
-        if param not in valid:
-            raise chk.fail(
-                where,
-                f"{name} has no parameter {param!r}.{suggest(param, valid)} "
-                f"Parameters: {', '.join(sorted(valid))}.",
-                param,
-            )
+    _check_grid_keys(chk, name, grid, set(spec.cls().get_params(deep=False)), where)
     sgd = body.get("sgd_training")
     sgd = {} if sgd is None else sgd
     if not isinstance(sgd, dict):
@@ -519,8 +512,11 @@ def _check_method_params(chk: _Checker, name: str, grid: dict, where: str) -> No
         return
     from shiftlab.methods.registry import get_method
 
-    spec = get_method(name)
-    valid = set(spec.cls().get_params(deep=False))
+    _check_grid_keys(chk, name, grid, set(get_method(name).cls().get_params(deep=False)), where)
+
+
+def _check_grid_keys(chk: _Checker, name: str, grid: dict, valid: set, where: str) -> None:
+    """Every grid key is a parameter of the method (else a "did you mean" error)."""
     for param in grid:
         if param not in valid:
             raise chk.fail(
