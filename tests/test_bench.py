@@ -258,3 +258,21 @@ def test_cli_run_status_report(tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: No benchmark definition")
     assert "Traceback" not in bad.stderr
+
+
+def test_job_warnings_are_recorded_not_printed(tmp_path, recwarn):
+    from sklearn.exceptions import ConvergenceWarning
+
+    path = write_def(tmp_path)
+    # One L-BFGS iteration: every fit of the base estimator warns.
+    path.write_text(path.read_text().replace(
+        'name = "LogisticRegression"', 'name = "LogisticRegression"\nparams = { max_iter = 1 }'))
+    summary = run_benchmark(path, tmp_path / "run", progress=False)
+    results = RunStore(tmp_path / "run").results()
+    adapted = results[results["method"] == "DensityReweight"]["warnings"]
+    assert adapted.str.contains("ConvergenceWarning").all()
+    assert adapted.str.match(r"^\d+x ConvergenceWarning").all()
+    assert summary.n_with_warnings == summary.n_done == 6
+    assert "6 computed jobs raised warnings" in str(summary)
+    # None reached the console (the test's warning recorder).
+    assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]

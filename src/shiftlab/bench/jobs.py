@@ -22,6 +22,7 @@ import os
 import platform
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +223,30 @@ def _records_path(job: Job) -> Path | None:
 
 
 def run_job(job: Job) -> pd.DataFrame:
-    """Run one job and return its rows (one per candidate and scorer, with provenance)."""
+    """Run one job and return its rows (one per candidate and scorer, with provenance).
+
+    Warnings raised while the job runs (convergence, ill-conditioning, ...) are not
+    printed, which would bury the progress bar under repeats from every worker: they
+    are recorded in the ``warnings`` column (see :func:`summarize_warnings`) and counted
+    at the end of the run.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = _run_job(job)
+    frame["warnings"] = summarize_warnings(caught)
+    return frame
+
+
+def summarize_warnings(caught) -> str:
+    """One line per distinct warning, ``"<count>x <Category>: <message>"``; "" if none."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        text = f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}"
+        counts[text] = counts.get(text, 0) + 1
+    return "\n".join(f"{n}x {text}" for text, n in counts.items())
+
+
+def _run_job(job: Job) -> pd.DataFrame:
     _mark_running(job)
     seed = job_seed(job)
     X, y_masked, sd, y_true = _load_task(job, seed)

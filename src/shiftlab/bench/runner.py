@@ -36,6 +36,8 @@ class RunSummary:
     n_previously_failed: int = 0
     n_todo: int = 0
     n_rescored: int = 0
+    #: Jobs computed by this call whose run raised warnings (see the ``warnings`` column).
+    n_with_warnings: int = 0
     estimate_seconds: float | None = None
     elapsed: float = 0.0
     failures: list[dict] = field(default_factory=list)
@@ -43,10 +45,16 @@ class RunSummary:
     plan: list[dict] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.n_jobs} jobs: {self.n_cached} cached, {self.n_done} computed, "
             f"{self.n_failed} failed ({self.elapsed:.1f} s); results in {self.run_dir}"
         )
+        if self.n_with_warnings:
+            text += (
+                f"\n{self.n_with_warnings} computed jobs raised warnings (e.g. convergence); "
+                "they are in the results' `warnings` column"
+            )
+        return text
 
 
 def default_run_dir(definition: BenchmarkDefinition) -> Path:
@@ -212,6 +220,8 @@ def run_benchmark(
                 frame["job_seconds"] = outcome.elapsed
                 store.write_result(job.key, frame)
                 summary.n_done += 1
+                if "warnings" in frame and frame["warnings"].astype(bool).any():
+                    summary.n_with_warnings += 1
             else:
                 info = {
                     "label": job.label,
