@@ -1099,7 +1099,7 @@ class TSL(BaseAdapter):
     towards the identity by ``reg``). ``D_W`` is the paper's quadratic divergence
     ``int (p_s - p_t)^2`` between Gaussian kernel density estimates (KDE) of the
     projected domains, computed in closed form as a squared MMD. Each KDE kernel has
-    covariance ``h^2 W^T C W``, with ``C`` the average within-domain covariance, so both
+    covariance ``h^2 W^T C W``, with ``C`` the source's within-class scatter, so both
     terms are invariant to the scale of the subspace's coordinates and ``mu`` means the
     same for any data; the normalising constant of the KDE (which would depend on ``W``)
     is left out. The problem is solved with L-BFGS over an unconstrained ``W`` (the
@@ -1119,7 +1119,7 @@ class TSL(BaseAdapter):
     mu : float, default=1.0
         Weight of the divergence (grid {0.1, 1, 10}).
     bandwidth : "silverman" or float, default="silverman"
-        KDE width ``h`` relative to the projected within-domain spread. ``"silverman"``:
+        KDE width ``h`` relative to the projected within-class spread. ``"silverman"``:
         Silverman's rule of thumb for a ``k``-dimensional KDE of ``n / 2`` rows,
         ``h = (4 / (k + 2))^(1 / (k + 4)) (n / 2)^(-1 / (k + 4))`` (kept by the
         approximate path, whose subset then estimates the same divergence).
@@ -1220,11 +1220,11 @@ class TSL(BaseAdapter):
         reg = max(reg, 1e-10)
         S_t_r = _regularised_scatter(S_t, reg, tau)
         S_w_r = _regularised_scatter(S_t - S_b, reg, tau)
-        # Kernel covariance: the average within-domain covariance. (The pooled one would
-        # include the domain gap itself and blunt the divergence along it.)
-        C = _regularised_scatter(
-            (np.cov(Xs, rowvar=False, bias=True).reshape(d, d)
-             + np.cov(X[tgt], rowvar=False, bias=True).reshape(d, d)) / 2, reg)
+        # Kernel covariance: the source's within-class scatter. A wider reference (the
+        # within-domain covariance) smooths a projection whose classes are far apart so
+        # much that two domains with swapped classes look alike; within-class widths
+        # keep the divergence sensitive exactly where the labels live.
+        C = S_w_r
         mean = X.mean(axis=0)
 
         rows = np.arange(n)
