@@ -85,6 +85,9 @@ from sklearn.utils import check_random_state
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods import _ot
+from shiftlab.methods._checks import check_choice as _check_choice
+from shiftlab.methods._checks import check_int as _check_int
+from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods.base import BaseAdapter
 from shiftlab.methods.registry import register_method
 
@@ -110,11 +113,6 @@ _BLOCK_BYTES = 64 * 2**20
 # =============================================================================
 # validation helpers
 # =============================================================================
-def _check_choice(name, value, allowed):
-    if not any(value is a or (type(value) is type(a) and value == a) for a in allowed):
-        raise ValueError(f"{name} must be one of {list(allowed)!r}, got {value!r}.")
-
-
 def _check_real(name, value, *, low=0.0, strict=True, allow_none=False):
     if value is None and allow_none:
         return
@@ -124,19 +122,6 @@ def _check_real(name, value, *, low=0.0, strict=True, allow_none=False):
     if not ok:
         bound = f"> {low}" if strict else f">= {low}"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
-
-
-def _check_int(name, value, *, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-
-
-def _use_approx(approx, max_exact_samples, *sizes) -> bool:
-    _check_choice("approx", approx, ("auto", True, False))
-    _check_int("max_exact_samples", max_exact_samples)
-    if approx == "auto":
-        return max(sizes) > max_exact_samples
-    return bool(approx)
 
 
 # =============================================================================

@@ -46,6 +46,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import check_choice as _check_choice
+from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods._kernels import (
     gaussian_kde_logpdf,
     kernel_diagonal,
@@ -99,11 +101,6 @@ def _weights_from_log(log_w) -> np.ndarray:
     return np.exp(log_w - np.max(log_w))
 
 
-def _check_choice(name, value, allowed):
-    if not any(value is a or (type(value) is type(a) and value == a) for a in allowed):
-        raise ValueError(f"{name} must be one of {allowed!r}, got {value!r}.")
-
-
 def _check_positive(name, value, *, integer=False, allow_none=False):
     if value is None and allow_none:
         return
@@ -111,14 +108,6 @@ def _check_positive(name, value, *, integer=False, allow_none=False):
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
         what = "a positive int" if integer else "a positive number"
         raise ValueError(f"{name} must be {what}, got {value!r}.")
-
-
-def _use_approx(approx, max_exact_samples, *sizes) -> bool:
-    _check_choice("approx", approx, ("auto", True, False))
-    _check_positive("max_exact_samples", max_exact_samples, integer=True)
-    if approx == "auto":
-        return max(sizes) > max_exact_samples
-    return bool(approx)
 
 
 def _box_sum_qp(matvec, c, upper, a, lo, hi, *, x0, tol, max_iter):

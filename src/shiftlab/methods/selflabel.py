@@ -57,6 +57,8 @@ from sklearn.utils.validation import has_fit_parameter
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import check_choice as _check_choice
+from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods.base import BaseDAEstimator
 from shiftlab.methods.registry import register_method
 
@@ -93,18 +95,6 @@ _REF_DASVM = (
 
 
 # --------------------------------------------------------------------------- checks
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}.")
-    return value
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _check_float(name, value, *, low=None, high=None, allow_none=False):
     if value is None and allow_none:
         return None

@@ -63,6 +63,9 @@ from threadpoolctl import ThreadpoolController
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import check_choice as _check_choice
+from shiftlab.methods._checks import check_int as _check_int
+from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods._kernels import kernel_matmul, make_feature_map, rbf_kernel, resolve_gamma
 from shiftlab.methods.base import BaseAdapter
 from shiftlab.methods.registry import register_method
@@ -82,15 +85,6 @@ _RANK_RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------- validation
-def _check_int(name, value, *, minimum=1, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        what = f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {what}, got {value!r}.")
-    return int(value)
-
-
 def _check_real(name, value, *, low=0.0, strict=False):
     bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
     if not bad:
@@ -99,23 +93,6 @@ def _check_real(name, value, *, low=0.0, strict=False):
         op = ">" if strict else ">="
         raise ValueError(f"{name} must be a finite number {op} {low}, got {value!r}.")
     return float(value)
-
-
-def _check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
-    return value
-
-
-def _use_approx(approx, max_exact_samples, n_samples) -> bool:
-    """Resolve ``approx="auto"|True|False`` against the exact-size threshold."""
-    if isinstance(approx, str):
-        if approx != "auto":
-            raise ValueError(f"approx must be 'auto', True or False, got {approx!r}.")
-        return n_samples > _check_int("max_exact_samples", max_exact_samples)
-    if not isinstance(approx, (bool, np.bool_)):
-        raise ValueError(f"approx must be 'auto', True or False, got {approx!r}.")
-    return bool(approx)
 
 
 _THREADPOOLS = None
