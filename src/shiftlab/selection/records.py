@@ -424,13 +424,33 @@ def _as_float(a):
     return None if a is None else np.asarray(a, dtype=float)
 
 
-def _record_from_final_outputs(rec, model, context, store_features) -> None:
-    """Fill ``rec`` from one adapter pass per row set (:meth:`DAPipeline.final_outputs`)."""
+def _model_outputs(model, X, sample_domain, methods, features: bool) -> dict:
+    """``{"predict": ..., <other methods>: ..., "features": ...}`` of ``model`` on ``X``.
+
+    A :class:`~shiftlab.methods.DAPipeline` computes them from one adapter pass
+    (:meth:`~shiftlab.methods.DAPipeline.final_outputs`); other models through one call
+    per output. Outputs the model lacks are absent.
+    """
+    if hasattr(model, "final_outputs"):
+        return model.final_outputs(X, sample_domain, methods)
+    out = {"predict": call_with_domain(model, "predict", X, sample_domain)}
+    wanted = [m for m in methods if m != "predict"]
+    if features and hasattr(model, "transform"):
+        wanted.append("transform")
+    for method in wanted:
+        value = _maybe(model, method, X, sample_domain)
+        if value is not None:
+            out["features" if method == "transform" else method] = value
+    return out
+
+
+def _fill_record(rec, model, context, store_features) -> None:
+    """Predictions, probabilities, decision values and features of the validation rows."""
     methods = _OUTPUTS[context.kind]
     Xs, sds = context.X_source_val, context.sample_domain_source_val
     Xt, sdt = context.X_target_val, context.sample_domain_target_val
-    src = model.final_outputs(Xs, sds, methods)
-    tgt = model.final_outputs(Xt, sdt, methods) if len(Xt) else {}
+    src = _model_outputs(model, Xs, sds, methods, store_features)
+    tgt = _model_outputs(model, Xt, sdt, methods, store_features) if len(Xt) else {}
     rec.pred_source_val = np.asarray(src["predict"])
     rec.pred_target_val = np.asarray(tgt["predict"]) if len(Xt) else None
     if context.kind == "classification":
@@ -440,35 +460,11 @@ def _record_from_final_outputs(rec, model, context, store_features) -> None:
         rec.decision_source_val = _as_float(src.get("decision_function"))
         rec.decision_target_val = _as_float(tgt.get("decision_function"))
         if len(Xt):
-            rec.pred_target_mix = np.asarray(
-                model.final_outputs(context.mix_inputs(), sdt)["predict"]
-            )
+            mix = _model_outputs(model, context.mix_inputs(), sdt, ("predict",), False)
+            rec.pred_target_mix = np.asarray(mix["predict"])
     if store_features:
-        rec.features_source_val = _as_float(src["features"])
-        rec.features_target_val = _as_float(tgt["features"]) if len(Xt) else None
-
-
-def _record_from_calls(rec, model, context, store_features) -> None:
-    """Fill ``rec`` through the model's public methods, one call per output."""
-    Xs, sds = context.X_source_val, context.sample_domain_source_val
-    Xt, sdt = context.X_target_val, context.sample_domain_target_val
-    rec.pred_source_val = np.asarray(call_with_domain(model, "predict", Xs, sds))
-    rec.pred_target_val = (
-        np.asarray(call_with_domain(model, "predict", Xt, sdt)) if len(Xt) else None
-    )
-    if context.kind == "classification":
-        rec.classes = np.asarray(getattr(model, "classes_", np.unique(context.y_source_val)))
-        rec.proba_source_val = _maybe(model, "predict_proba", Xs, sds)
-        rec.proba_target_val = _maybe(model, "predict_proba", Xt, sdt)
-        rec.decision_source_val = _maybe(model, "decision_function", Xs, sds)
-        rec.decision_target_val = _maybe(model, "decision_function", Xt, sdt)
-        if len(Xt):
-            rec.pred_target_mix = np.asarray(
-                call_with_domain(model, "predict", context.mix_inputs(), sdt)
-            )
-    if store_features and hasattr(model, "transform"):
-        rec.features_source_val = _maybe(model, "transform", Xs, sds)
-        rec.features_target_val = _maybe(model, "transform", Xt, sdt)
+        rec.features_source_val = _as_float(src.get("features"))
+        rec.features_target_val = _as_float(tgt.get("features"))
 
 
 def fit_candidate(
@@ -520,10 +516,7 @@ def fit_candidate(
     rec.fit_time = time.perf_counter() - t0
     t0 = time.perf_counter()
     Xs, Xt = context.X_source_val, context.X_target_val
-    if hasattr(model, "final_outputs"):
-        _record_from_final_outputs(rec, model, context, store_features)
-    else:
-        _record_from_calls(rec, model, context, store_features)
+    _fill_record(rec, model, context, store_features)
     if store_features and rec.features_source_val is None and not hasattr(model, "transform"):
         rec.features_source_val = np.asarray(Xs, dtype=float).reshape(len(Xs), -1)
         rec.features_target_val = np.asarray(Xt, dtype=float).reshape(len(Xt), -1)
