@@ -87,24 +87,6 @@ def load_office_googlenet():
         ) from None
 
 
-def synthetic_task(seed=0, n=300, k=4, d=10, angle=90.0, shift=4.0, sep=4.0):
-    """The controlled shift of the tests: rotated + translated Gaussian clusters."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(size=(k, d))
-    means = sep * means / np.linalg.norm(means, axis=1, keepdims=True)
-    ys, yt = rng.integers(0, k, n), rng.integers(0, k, n)
-    xs = means[ys] + rng.normal(size=(n, d))
-    xt = means[yt] + rng.normal(size=(n, d))
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    th = np.deg2rad(angle)
-    rot = np.eye(d)
-    rot[:2, :2] = [[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]
-    rot = q @ rot @ q.T
-    b = rng.normal(size=d)
-    xt = xt @ rot.T + shift * b / np.linalg.norm(b)
-    return xs, ys, xt, yt
-
-
 def run_task(task_name, Xs, ys, Xt, yt, methods, training, args, rows):
     import shiftlab.deep as deep
 
@@ -239,8 +221,10 @@ def main(argv=None) -> int:
             (Xs, ys), (Xt, yt) = domains[src], domains[tgt]
             run_task(f"{src}->{tgt}", Xs, ys, Xt, yt, names, training, args, rows)
     if args.dataset in ("synthetic", "all"):
+        from shiftlab.data.simulate import make_rotated_clusters
+
         training = {"backbone": "mlp", "n_epochs": args.epochs or 15, "lr": 1e-3, "batch_size": 64}
-        Xs, ys, Xt, yt = synthetic_task(seed=args.seed)
+        Xs, ys, Xt, yt = make_rotated_clusters(seed=args.seed)
         run_task("synthetic", Xs, ys, Xt, yt, names, training, args, rows)
     total = time.perf_counter() - t_all
     print("\n| task | method | target acc | speed | fit (s) |\n|---|---|---|---|---|")

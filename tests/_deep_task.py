@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shiftlab.data.simulate import make_rotated_clusters
+
 
 @pytest.fixture(autouse=True, scope="module")
 def torch_single_thread():
@@ -26,19 +28,7 @@ def torch_single_thread():
 
 def make_shift_task(seed=0, n=300, k=4, d=10, angle=90.0, shift=4.0, sep=4.0):
     """Return ``X, y_masked, sample_domain, y_true`` (source id 1, target id -2)."""
-    rng = np.random.default_rng(seed)
-    means = rng.normal(size=(k, d))
-    means = sep * means / np.linalg.norm(means, axis=1, keepdims=True)
-    ys, yt = rng.integers(0, k, n), rng.integers(0, k, n)
-    xs = means[ys] + rng.normal(size=(n, d))
-    xt = means[yt] + rng.normal(size=(n, d))
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    th = np.deg2rad(angle)
-    rot = np.eye(d)
-    rot[:2, :2] = [[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]
-    rot = q @ rot @ q.T
-    b = rng.normal(size=d)
-    xt = xt @ rot.T + shift * b / np.linalg.norm(b)
+    xs, ys, xt, yt = make_rotated_clusters(seed, n, k, d, angle, shift, sep)
     X = np.concatenate([xs, xt])
     y_true = np.concatenate([ys, yt])
     sample_domain = np.r_[np.ones(n, dtype=np.int64), np.full(n, -2, dtype=np.int64)]
