@@ -61,6 +61,17 @@ def _check_fraction(test_size) -> float | int:
     return float(test_size)
 
 
+def _shuffle_split_each(groups, test_size, rng):
+    """One shuffle split applied to each group of indices: (sorted train, sorted test)."""
+    train, test = [], []
+    for idx in groups:
+        perm = rng.permutation(idx)
+        k = _n_test(idx.size, test_size)
+        test.append(perm[:k])
+        train.append(perm[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
 def _n_test(n: int, test_size) -> int:
     """Number of test rows among ``n`` (a fraction is rounded up, as scikit-learn does)."""
     if isinstance(test_size, int):
@@ -239,13 +250,7 @@ class SourceTargetShuffleSplit(_BaseShuffle):
             )
         rng = np.random.default_rng(self.random_state)
         for _ in range(self.n_splits):
-            train, test = [], []
-            for idx in (src, tgt):
-                perm = rng.permutation(idx)
-                k = _n_test(idx.size, test_size)
-                test.append(perm[:k])
-                train.append(perm[k:])
-            yield np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+            yield _shuffle_split_each((src, tgt), test_size, rng)
 
 
 class LeaveOneDomainOut:
@@ -307,13 +312,7 @@ class LeaveOneDomainOut:
                 raise DataValidationError(
                     f"Held-out domain {d}: need at least 2 source and 2 target rows."
                 )
-            train, test = [], []
-            for idx in (src, tgt):
-                perm = rng.permutation(idx)
-                k = _n_test(idx.size, test_size)
-                test.append(perm[:k])
-                train.append(perm[k:])
-            yield np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+            yield _shuffle_split_each((src, tgt), test_size, rng)
 
     def __repr__(self) -> str:
         return (
