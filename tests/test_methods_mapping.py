@@ -141,7 +141,7 @@ def test_coral_matches_target_covariance(cond):
 def test_coral_ledoit_wolf_matches_sklearn(assume_centered):
     from sklearn.covariance import ledoit_wolf
 
-    from shiftlab.methods.mapping import _covariance
+    from shiftlab.methods._covariance import _covariance
 
     rng = np.random.default_rng(0)
     for n, d in [(40, 60), (300, 8)]:

@@ -324,6 +324,26 @@ def test_jdot_objective_decreases_and_stops():
     assert obj[-1] <= obj[0]
 
 
+def test_jdot_warm_started_logistic_regression_reaches_the_cold_fits():
+    """Each JDOT step refits a LogisticRegression from the previous coefficients; the
+    problem is convex, so the steps land where cold fits land (a subclass is not
+    warm-started and serves as the reference)."""
+
+    class ColdLogisticRegression(LogisticRegression):
+        pass
+
+    X, y, sd, _ = _blobs("conditional", n=150, seed=2, label="multiclass")
+    base = LogisticRegression(tol=1e-10, max_iter=5000)
+    warm = JDOTClassifier(base, n_iter_max=5, tol=0.0).fit(X, y, sd)
+    cold = JDOTClassifier(ColdLogisticRegression(tol=1e-10, max_iter=5000), n_iter_max=5,
+                          tol=0.0).fit(X, y, sd)
+    np.testing.assert_allclose(warm.objective_, cold.objective_, rtol=1e-6)
+    np.testing.assert_array_equal(warm.predict(X), cold.predict(X))
+    assert base.warm_start is False and warm.estimator_.warm_start is False
+    # ... in fewer L-BFGS iterations at the last step (the point of warm-starting).
+    assert warm.estimator_.n_iter_.max() < cold.estimator_.n_iter_.max()
+
+
 def test_jdot_regressor_fits_regression_targets():
     X, y, sd, y_true = _blobs("conditional", n=120, label="regression")
     model = JDOTRegressor(alpha=0.3).fit(X, y, sd)

@@ -35,7 +35,6 @@ import numpy as np
 from scipy.optimize import Bounds, brentq, minimize
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
-from sklearn.covariance import empirical_covariance, ledoit_wolf, shrunk_covariance
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
@@ -48,6 +47,7 @@ from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import use_approx as _use_approx
+from shiftlab.methods._covariance import _covariance
 from shiftlab.methods._kernels import (
     gaussian_kde_logpdf,
     kernel_diagonal,
@@ -402,21 +402,15 @@ class DensityReweight(_BaseReweightAdapter):
 # =============================================================================
 # Gaussian density ratio
 # =============================================================================
-def _covariance(X, reg):
+def _check_reg(reg):
     if reg is None:
-        return empirical_covariance(X)
+        return
     if isinstance(reg, str):
         if reg != "auto":
             raise ValueError(f"reg must be None, 'auto' or a float in [0, 1], got {reg!r}.")
-        # Ledoit-Wolf on standardised features shrinks the *correlation* matrix, so
-        # features with large variances do not dominate the shrinkage target.
-        mean, std = X.mean(axis=0), X.std(axis=0)
-        std = np.where(std > 0, std, 1.0)
-        cov = ledoit_wolf((X - mean) / std)[0]
-        return cov * std[:, None] * std[None, :]
+        return
     if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not 0 <= reg <= 1:
         raise ValueError(f"reg must be None, 'auto' or a float in [0, 1], got {reg!r}.")
-    return shrunk_covariance(empirical_covariance(X), shrinkage=float(reg))
 
 
 @register_method(
@@ -476,6 +470,7 @@ class GaussianReweight(_BaseReweightAdapter):
         self.multi_source = multi_source
 
     def _estimate(self, X, y, is_source, rng):
+        _check_reg(self.reg)
         Xs, Xt = X[is_source], X[~is_source]
         state = {
             "mean_source_": Xs.mean(axis=0),

@@ -333,8 +333,23 @@ def _one_hot(codes, n_classes):
     return Y
 
 
-def _fit_classifier(estimator, X, y, sample_weight=None):
-    """Fit a clone on pseudo-labels; a constant classifier when only one class is left."""
+def _fit_classifier(estimator, X, y, sample_weight=None, warm_from=None):
+    """Fit a clone on pseudo-labels; a constant classifier when only one class is left.
+
+    ``warm_from``: the model of the previous step of an iterative method. A
+    LogisticRegression with the same classes is refitted from its coefficients
+    (``warm_start``): the convex problem has the same optimum, reached in fewer L-BFGS
+    iterations when consecutive steps differ little (JDOT's do).
+    """
+    if (  # exact type: a subclass may change what fit does with the coefficients
+        type(estimator) is LogisticRegression
+        and type(warm_from) is LogisticRegression
+        and np.array_equal(np.unique(y), warm_from.classes_)
+    ):
+        est = warm_from.set_params(warm_start=True)
+        if sample_weight is None:
+            return est.fit(X, y)
+        return est.fit(X, y, sample_weight=sample_weight)
     if np.unique(y).size < 2:
         warnings.warn(
             f"All target pseudo-labels are {y[0]!r}: the adapted model predicts that class "
@@ -548,7 +563,9 @@ class JDOTClassifier(_JDOTBase):
     cubic time; minibatch: ``O((n_s + n_t) B)`` memory, linear time) plus one fit on at
     most ``n_t * n_classes`` weighted rows. The label cost of a source point only depends
     on its class, so it is gathered from an ``(n_classes, n_t)`` table rather than built
-    as an ``n_s x n_t x n_classes`` tensor.
+    as an ``n_s x n_t x n_classes`` tensor. A ``LogisticRegression`` base estimator is
+    refitted from the previous step's coefficients (same optimum, about half the L-BFGS
+    iterations).
 
     With a binary problem and ``loss="hinge"`` the cost uses the signed margin of
     ``decision_function`` (skada 0.6's JDOTClassifier repeats the margin for both
@@ -650,7 +667,8 @@ class JDOTClassifier(_JDOTBase):
             feat /= len(blocks)
 
             rows, cls = np.nonzero(mass > self.thr_weights * mass.max())
-            est = _fit_classifier(base, Xt[rows], self.classes_[cls], mass[rows, cls])
+            est = _fit_classifier(base, Xt[rows], self.classes_[cls], mass[rows, cls],
+                                  warm_from=est)
             L = _label_cost(est, Xt, self.classes_, self.loss)
             obj = (1.0 - alpha) * feat + alpha * float(np.sum(mass * L.T)) / n_t
             self.objective_.append(obj)
@@ -660,6 +678,8 @@ class JDOTClassifier(_JDOTBase):
             ):
                 break
             mass_prev = mass
+        if isinstance(est, LogisticRegression):  # leave the user's setting on the model
+            est.set_params(warm_start=base.get_params()["warm_start"])
         self.estimator_ = est
 
 
