@@ -57,6 +57,18 @@ def _fit_predict(build, X, y, sd):
     return model.predict(X[tgt], sample_domain=sd[tgt])
 
 
+def _best_time(func, min_repeat_time=2.0, max_repeats=10):
+    """``(best wall time, last result)`` of ``func()`` repeated until ``max_repeats`` runs
+    or ``min_repeat_time`` seconds in all (at least once)."""
+    times = []
+    while True:
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+        if len(times) >= max_repeats or sum(times) >= min_repeat_time:
+            return min(times), result
+
+
 def _measure(build, X, y, sd, y_true, min_repeat_time=2.0, max_repeats=10):
     """Best-of-k wall time (untraced), then peak memory in one traced run.
 
@@ -66,18 +78,13 @@ def _measure(build, X, y, sd, y_true, min_repeat_time=2.0, max_repeats=10):
     this 2-core machine single fits of the same LogisticRegression on the same data vary
     by up to 30%, so methods whose time is mostly the final estimator's need the repeats.
     """
-    times = []
-    while True:
-        start = time.perf_counter()
-        pred = _fit_predict(build, X, y, sd)
-        times.append(time.perf_counter() - start)
-        if len(times) >= max_repeats or sum(times) >= min_repeat_time:
-            break
+    t, pred = _best_time(lambda: _fit_predict(build, X, y, sd), min_repeat_time,
+                         max_repeats)
     tracemalloc.start()
     _fit_predict(build, X, y, sd)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return min(times), peak, float(np.mean(pred == y_true[sd < 0]))
+    return t, peak, float(np.mean(pred == y_true[sd < 0]))
 
 
 def _shiftlab_builder(spec):
@@ -88,16 +95,13 @@ def _shiftlab_builder(spec):
     return lambda: spec.cls(base_estimator=LogisticRegression(max_iter=1000))
 
 
-def _final_estimator_floor(X, y, sd, min_repeat_time=2.0, max_repeats=10):
+def _final_estimator_floor(X, y, sd):
     """Best-of-k time of the final estimator alone: fit on the source rows as they are,
     predict the target rows. No method can be faster than this with that estimator."""
     src = sd >= 0
-    times = []
-    while len(times) < max_repeats and sum(times) < min_repeat_time:
-        start = time.perf_counter()
-        LogisticRegression(max_iter=1000).fit(X[src], y[src]).predict(X[~src])
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return _best_time(
+        lambda: LogisticRegression(max_iter=1000).fit(X[src], y[src]).predict(X[~src])
+    )[0]
 
 
 def _shiftlab_run(name, n, seed, queue):  # runs in a child process
@@ -163,24 +167,23 @@ def _paired(spec, n, seed, timeout, rounds):
     otherwise favour whichever side ran in the quieter minute. Memory and accuracy come
     from the first round; a skada failure or timeout is not retried.
     """
-    ours = theirs = None
+    ours, theirs, status = None, None, "ok"
     for _ in range(rounds):
-        status, value = _in_child(_shiftlab_run, (spec.name, n, seed), None)
-        if status != "ok":
+        ok, value = _in_child(_shiftlab_run, (spec.name, n, seed), None)
+        if ok != "ok":
             raise RuntimeError(f"shiftlab failed on {spec.name}: {value}")
-        ours = value if ours is None else (min(ours[0], value[0]), *ours[1:])
-        if spec.skada_name is None:
-            continue
-        if theirs is not None and theirs[0] != "ok":
+        ours = _keep_best(ours, value)
+        if spec.skada_name is None or status != "ok":
             continue
         status, value = _in_child(_skada_run, (spec.skada_name, dict(spec.skada_params),
                                                n, seed), timeout)
-        if theirs is None or status != "ok":
-            theirs = (status, value)
-        else:
-            best = theirs[1]
-            theirs = ("ok", (min(best[0], value[0]), *best[1:]))
-    return ours, theirs
+        theirs = _keep_best(theirs, value) if status == "ok" else value
+    return ours, (None if spec.skada_name is None else (status, theirs))
+
+
+def _keep_best(best, new):
+    """``(time, memory, accuracy)`` with the smaller time; the rest from the first run."""
+    return new if best is None else (min(best[0], new[0]), *best[1:])
 
 
 def main() -> None:

@@ -8,8 +8,18 @@ tests) at a fraction of its time on the sizes these methods see.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.covariance import empirical_covariance, shrunk_covariance
+
+
+def check_covariance_reg(reg):
+    """Validate the ``reg`` of :func:`_covariance`: None, ``"auto"`` or a float in [0, 1]."""
+    if reg is None or (isinstance(reg, str) and reg == "auto"):
+        return
+    if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not 0 <= reg <= 1:
+        raise ValueError(f"reg must be None, 'auto' or a float in [0, 1], got {reg!r}.")
 
 
 def _ledoit_wolf_correlation(Z):

@@ -87,7 +87,7 @@ from shiftlab.methods import _ot
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import use_approx as _use_approx
-from shiftlab.methods._covariance import _covariance
+from shiftlab.methods._covariance import _covariance, check_covariance_reg
 from shiftlab.methods.base import BaseAdapter
 from shiftlab.methods.registry import register_method
 
@@ -308,12 +308,7 @@ class CORAL(_BaseMapping):
         self.multi_source = multi_source
 
     def _validate(self):
-        if isinstance(self.reg, str):
-            _check_choice("reg", self.reg, ("auto",))
-        elif self.reg is not None:
-            _check_real("reg", self.reg, low=0.0, strict=False)
-            if self.reg > 1:
-                raise ValueError(f"reg must be 'auto', None or in [0, 1], got {self.reg!r}.")
+        check_covariance_reg(self.reg)
         _check_choice("assume_centered", self.assume_centered, (False, True))
 
     def _fit_group(self, Xs, ys, Xt, rng):

@@ -47,7 +47,7 @@ from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import use_approx as _use_approx
-from shiftlab.methods._covariance import _covariance
+from shiftlab.methods._covariance import _covariance, check_covariance_reg
 from shiftlab.methods._kernels import (
     gaussian_kde_logpdf,
     kernel_diagonal,
@@ -402,17 +402,6 @@ class DensityReweight(_BaseReweightAdapter):
 # =============================================================================
 # Gaussian density ratio
 # =============================================================================
-def _check_reg(reg):
-    if reg is None:
-        return
-    if isinstance(reg, str):
-        if reg != "auto":
-            raise ValueError(f"reg must be None, 'auto' or a float in [0, 1], got {reg!r}.")
-        return
-    if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not 0 <= reg <= 1:
-        raise ValueError(f"reg must be None, 'auto' or a float in [0, 1], got {reg!r}.")
-
-
 @register_method(
     name="GaussianReweight",
     family="reweighting",
@@ -470,7 +459,7 @@ class GaussianReweight(_BaseReweightAdapter):
         self.multi_source = multi_source
 
     def _estimate(self, X, y, is_source, rng):
-        _check_reg(self.reg)
+        check_covariance_reg(self.reg)
         Xs, Xt = X[is_source], X[~is_source]
         state = {
             "mean_source_": Xs.mean(axis=0),

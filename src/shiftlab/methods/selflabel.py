@@ -341,16 +341,14 @@ def _fit_classifier(estimator, X, y, sample_weight=None, warm_from=None):
     (``warm_start``): the convex problem has the same optimum, reached in fewer L-BFGS
     iterations when consecutive steps differ little (JDOT's do).
     """
+    classes = np.unique(y)
     if (  # exact type: a subclass may change what fit does with the coefficients
         type(estimator) is LogisticRegression
         and type(warm_from) is LogisticRegression
-        and np.array_equal(np.unique(y), warm_from.classes_)
+        and np.array_equal(classes, warm_from.classes_)
     ):
         est = warm_from.set_params(warm_start=True)
-        if sample_weight is None:
-            return est.fit(X, y)
-        return est.fit(X, y, sample_weight=sample_weight)
-    if np.unique(y).size < 2:
+    elif classes.size < 2:
         warnings.warn(
             f"All target pseudo-labels are {y[0]!r}: the adapted model predicts that class "
             "everywhere. The shift may be too strong for this method or its parameters.",
@@ -359,7 +357,8 @@ def _fit_classifier(estimator, X, y, sample_weight=None, warm_from=None):
         )
         est = DummyClassifier(strategy="most_frequent")
         return est.fit(X, y)
-    est = clone(estimator)
+    else:
+        est = clone(estimator)
     if sample_weight is None:
         return est.fit(X, y)
     return est.fit(X, y, sample_weight=sample_weight)
