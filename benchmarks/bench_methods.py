@@ -1,17 +1,21 @@
 """Fit+predict time, peak memory and target accuracy of every shallow method, shiftlab vs skada.
 
 Both libraries run on the same data and seed, with the same final estimator
-(LogisticRegression), each side in its own freshly spawned process (skada's import
-changes scikit-learn's global configuration); the two sides alternate ``--rounds`` times
-per method (default 2) and each keeps its best time, so that a slow drift of the machine
-favours neither. For each method registered in shiftlab with a skada counterpart
-(``MethodSpec.skada_name``), the script prints the best-of-k fit+predict time, the
-peak Python memory (tracemalloc, in a separate run; numpy buffers included, BLAS
-workspaces not), the target accuracy of both, and the skada/shiftlab time ratio, at
-each size. Each size also prints the time of the final estimator alone, and each
-method the share of its shiftlab time that this floor accounts for: where it is near
-100% both libraries spend their time in the same LogisticRegression fit and a ratio
-near 1x is all that can be had with that estimator.
+(LogisticRegression unless ``--estimator`` says otherwise), each side in its own freshly
+spawned process (skada's import changes scikit-learn's global configuration); the two
+sides alternate ``--rounds`` times per method (default 2) and each keeps its best time,
+so that a slow drift of the machine favours neither. For each method registered in
+shiftlab with a skada counterpart (``MethodSpec.skada_name``), the script prints the
+best-of-k fit+predict time, the peak Python memory (tracemalloc, in a separate run;
+numpy buffers included, BLAS workspaces not), the target accuracy of both, and the
+skada/shiftlab time ratio, at each size. Each size also prints the time of the final
+estimator alone, and each method the share of its shiftlab time that this floor accounts
+for: where it is near 100% both libraries spend their time in the same
+LogisticRegression fit and a ratio near 1x is all that can be had with that estimator.
+``--estimator RidgeClassifier`` swaps in a final estimator that costs about a
+millisecond, so that the ratios measure the adaptation itself (methods that need
+probabilities or a hinge/log loss from their base estimator may then fail on one side or
+both; the row says so).
 
 Usage::
 
@@ -19,6 +23,7 @@ Usage::
     python benchmarks/bench_methods.py --sizes 1000 --methods CORAL KMM
     python benchmarks/bench_methods.py --skada-timeout 300  # skip skada fits that run longer
     python benchmarks/bench_methods.py --rounds 3           # more alternations, steadier
+    python benchmarks/bench_methods.py --sizes 1000 --estimator RidgeClassifier
 
 Data: ``make_shifted_gaussians`` with 50 features and 5 classes (the setting of the peer
 timings in REFERENCE.md section 4), conditional shift, standardised.
@@ -34,7 +39,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.preprocessing import StandardScaler
 
 warnings.filterwarnings("ignore")
@@ -48,6 +53,13 @@ def _data(n: int, seed: int = 0):
     X, y, sd, y_true = ds.pack("source", "target", return_target_labels=True)
     X = StandardScaler().fit_transform(X)
     return X, y, sd, y_true
+
+
+#: Final estimators both sides can use; built in the child processes from the name.
+FINAL_ESTIMATORS = {
+    "LogisticRegression": lambda: LogisticRegression(max_iter=1000),
+    "RidgeClassifier": RidgeClassifier,
+}
 
 
 def _fit_predict(build, X, y, sd):
@@ -87,34 +99,35 @@ def _measure(build, X, y, sd, y_true, min_repeat_time=2.0, max_repeats=10):
     return t, peak, float(np.mean(pred == y_true[sd < 0]))
 
 
-def _shiftlab_builder(spec):
+def _shiftlab_builder(spec, final="LogisticRegression"):
     from shiftlab.methods.base import make_da_pipeline
 
+    make_final = FINAL_ESTIMATORS[final]
     if spec.needs_estimator:
-        return lambda: make_da_pipeline(spec.cls(), LogisticRegression(max_iter=1000))
-    return lambda: spec.cls(base_estimator=LogisticRegression(max_iter=1000))
+        return lambda: make_da_pipeline(spec.cls(), make_final())
+    return lambda: spec.cls(base_estimator=make_final())
 
 
-def _final_estimator_floor(X, y, sd):
+def _final_estimator_floor(X, y, sd, final="LogisticRegression"):
     """Best-of-k time of the final estimator alone: fit on the source rows as they are,
     predict the target rows. No method can be faster than this with that estimator."""
     src = sd >= 0
-    return _best_time(
-        lambda: LogisticRegression(max_iter=1000).fit(X[src], y[src]).predict(X[~src])
-    )[0]
+    make_final = FINAL_ESTIMATORS[final]
+    return _best_time(lambda: make_final().fit(X[src], y[src]).predict(X[~src]))[0]
 
 
-def _shiftlab_run(name, n, seed, queue):  # runs in a child process
+def _shiftlab_run(name, n, seed, final, queue):  # runs in a child process
     from shiftlab.methods.registry import get_method
 
     X, y, sd, y_true = _data(n, seed)
     try:
-        queue.put(("ok", _measure(_shiftlab_builder(get_method(name)), X, y, sd, y_true)))
+        build = _shiftlab_builder(get_method(name), final)
+        queue.put(("ok", _measure(build, X, y, sd, y_true)))
     except Exception as exc:
         queue.put(("error", f"{type(exc).__name__}: {str(exc)[:80]}"))
 
 
-def _skada_run(name, params, n, seed, queue):  # runs in a child process
+def _skada_run(name, params, n, seed, final, queue):  # runs in a child process
     import skada
     import sklearn
 
@@ -126,12 +139,12 @@ def _skada_run(name, params, n, seed, queue):  # runs in a child process
             def build():
                 # Reweighting adapters hand sample_weight to the final estimator, which
                 # metadata routing delivers only when the estimator requests it.
-                final = LogisticRegression(max_iter=1000).set_fit_request(sample_weight=True)
-                return skada.make_da_pipeline(cls(**params), final)
+                model = FINAL_ESTIMATORS[final]().set_fit_request(sample_weight=True)
+                return skada.make_da_pipeline(cls(**params), model)
         else:
             def build():
                 try:
-                    return cls(base_estimator=LogisticRegression(max_iter=1000), **params)
+                    return cls(base_estimator=FINAL_ESTIMATORS[final](), **params)
                 except TypeError:
                     return cls(**params)
         queue.put(("ok", _measure(build, X, y, sd, y_true)))
@@ -160,7 +173,7 @@ def _in_child(target, args, timeout):
     return queue.get()
 
 
-def _paired(spec, n, seed, timeout, rounds):
+def _paired(spec, n, seed, timeout, rounds, final):
     """Alternate the two sides ``rounds`` times and keep each side's best time.
 
     Alternating cancels slow drifts of the machine (frequency, other load) that would
@@ -169,14 +182,14 @@ def _paired(spec, n, seed, timeout, rounds):
     """
     ours, theirs, status = None, None, "ok"
     for _ in range(rounds):
-        ok, value = _in_child(_shiftlab_run, (spec.name, n, seed), None)
+        ok, value = _in_child(_shiftlab_run, (spec.name, n, seed, final), None)
         if ok != "ok":
             raise RuntimeError(f"shiftlab failed on {spec.name}: {value}")
         ours = _keep_best(ours, value)
         if spec.skada_name is None or status != "ok":
             continue
         status, value = _in_child(_skada_run, (spec.skada_name, dict(spec.skada_params),
-                                               n, seed), timeout)
+                                               n, seed, final), timeout)
         theirs = _keep_best(theirs, value) if status == "ok" else value
     return ours, (None if spec.skada_name is None else (status, theirs))
 
@@ -195,6 +208,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternations of the two sides per method (best time kept)")
+    parser.add_argument("--estimator", choices=sorted(FINAL_ESTIMATORS),
+                        default="LogisticRegression", help="final estimator of both sides")
     args = parser.parse_args()
 
     from shiftlab.methods.registry import list_methods
@@ -205,8 +220,8 @@ def main() -> None:
     for n in args.sizes:
         X, y, sd, y_true = _data(n, args.seed)
         print(f"\n== {n} source + {n} target samples, 50 features, 5 classes ==")
-        floor = _final_estimator_floor(X, y, sd)
-        print(f"final estimator alone (LogisticRegression fit on source, predict target): "
+        floor = _final_estimator_floor(X, y, sd, args.estimator)
+        print(f"final estimator alone ({args.estimator} fit on source, predict target): "
               f"{floor:.3f} s; 'floor' = its share of shiftlab's time")
         header = (f"{'method':<26}{'shiftlab s':>11}{'MiB':>8}{'acc':>7}"
                   f"{'skada s':>11}{'MiB':>8}{'acc':>7}{'skada/shiftlab':>16}{'floor':>7}")
@@ -215,7 +230,7 @@ def main() -> None:
         ratios = []
         for spec in specs:
             (t, mem, acc), theirs = _paired(spec, n, args.seed, args.skada_timeout,
-                                            args.rounds)
+                                            args.rounds, args.estimator)
             line = f"{spec.name:<26}{t:>11.3f}{mem:>8.0f}{acc:>7.3f}"
             if theirs is None:
                 print(line + f"{'(no skada counterpart)':>42}", flush=True)

@@ -4,6 +4,7 @@ extension, the scalable (minibatch) path, multi-source handling and agreement wi
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -390,6 +391,25 @@ def test_invalid_parameters_raise_at_fit(ad, cond):
     X, y, sd, _ = cond
     with pytest.raises(ValueError):
         ad.fit(X, y, sd)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value", "message"),
+    [({"low": 0.0, "strict": True}, 0.0, "reg must be a finite number > 0.0, got 0.0."),
+     ({"low": 0.0}, -1, "reg must be a finite number >= 0.0, got -1."),
+     ({"low": 0.0, "high": 1.0}, 1.5, "reg must be a finite number >= 0.0 and <= 1.0"),
+     ({}, float("nan"), "reg must be a finite number, got nan."),
+     ({}, True, "reg must be a finite number, got True."),
+     ({"allow_none": True}, "1", "reg must be a finite number or None, got '1'.")],
+)
+def test_shared_real_parameter_check_names_the_bound(kwargs, value, message):
+    from shiftlab.methods._checks import check_real
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_real("reg", value, **kwargs)
+    assert check_real("reg", None, allow_none=True) is None
+    assert check_real("reg", 1, low=0.0, strict=True) == 1.0
+    assert isinstance(check_real("reg", np.float32(0.5), low=0.0, high=1.0), float)
 
 
 def test_class_based_methods_refuse_regression():

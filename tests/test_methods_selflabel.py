@@ -216,6 +216,9 @@ def test_emd_plan_is_optimal_with_uniform_marginals():
     ref = ot.emd(np.full(40, 1 / 40), np.full(40, 1 / 40), M)
     assert np.isclose(np.vdot(G, M), np.vdot(ref, M))
     np.testing.assert_allclose(G.sum(axis=0), 1 / 40)
+    np.testing.assert_allclose(G.sum(axis=1), 1 / 40)
+    # Square problems are solved as assignments: the plan is a scaled permutation.
+    assert np.count_nonzero(G) == 40
     G_rect = _emd(M[:30])
     np.testing.assert_allclose(G_rect.sum(axis=1), 1 / 30)
     np.testing.assert_allclose(G_rect.sum(axis=0), 1 / 40)

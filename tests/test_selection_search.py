@@ -390,3 +390,31 @@ def test_label_metrics_equal_scikit_learns(y_true, data):
     # String labels go through the same confusion matrix.
     names = np.array(["a", "b", "c", "d", "e", "f"])
     assert label_metrics(names[y_true], names[pred]) == got
+
+
+def test_sample_domain_detection_is_per_function_and_survives_odd_callables():
+    """The signature check is cached per function: two classes with a same-named method
+    keep their own answer, and callables without ``__func__`` are still inspected."""
+    import functools
+
+    from shiftlab.selection.records import accepts_sample_domain, call_with_domain
+
+    class WithDomain:
+        def predict(self, X, sample_domain=None):
+            return ("domain", sample_domain)
+
+    class WithoutDomain:
+        def predict(self, X):
+            return ("plain", None)
+
+    class WithKwargs:
+        def predict(self, X, **kwargs):
+            return ("kwargs", kwargs.get("sample_domain"))
+
+    for _ in range(2):  # second round: answers from the cache
+        assert call_with_domain(WithDomain(), "predict", [[0]], [-1]) == ("domain", [-1])
+        assert call_with_domain(WithoutDomain(), "predict", [[0]], [-1]) == ("plain", None)
+        assert call_with_domain(WithKwargs(), "predict", [[0]], [-1]) == ("kwargs", [-1])
+    assert accepts_sample_domain(functools.partial(WithDomain().predict))
+    assert not accepts_sample_domain(functools.partial(WithoutDomain().predict))
+    assert not accepts_sample_domain(len)  # a builtin without a signature

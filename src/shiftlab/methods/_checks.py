@@ -26,6 +26,27 @@ def check_choice(name, value, allowed):
     return value
 
 
+def check_real(name, value, *, low=None, high=None, strict=False, allow_none=False):
+    """Return ``float(value)`` for a finite real number within the bounds (or None if
+    allowed), else raise. ``low`` is exclusive when ``strict`` (e.g. a regularisation
+    that must be positive), inclusive otherwise; ``high`` is inclusive."""
+    if value is None and allow_none:
+        return None
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+          and bool(np.isfinite(value)))
+    if ok and low is not None:
+        ok = value > low if strict else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = ([f"{'>' if strict else '>='} {low}"] if low is not None else []) + (
+            [f"<= {high}"] if high is not None else [])
+        what = " ".join(["a finite number", " and ".join(bounds)]).strip()
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be {what}{none}, got {value!r}.")
+    return float(value)
+
+
 def check_int(name, value, minimum=1, *, allow_none=False):
     """Return ``int(value)`` for an integer ``>= minimum`` (or None if allowed), else raise."""
     if value is None and allow_none:

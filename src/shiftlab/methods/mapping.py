@@ -72,7 +72,6 @@ References
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -86,6 +85,7 @@ from shiftlab.exceptions import DataValidationError
 from shiftlab.methods import _ot
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
+from shiftlab.methods._checks import check_real as _check_real
 from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods._covariance import _covariance, check_covariance_reg
 from shiftlab.methods.base import BaseAdapter
@@ -113,15 +113,6 @@ _BLOCK_BYTES = 64 * 2**20
 # =============================================================================
 # validation helpers
 # =============================================================================
-def _check_real(name, value, *, low=0.0, strict=True, allow_none=False):
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if ok:
-        ok = value > low if strict else value >= low
-    if not ok:
-        bound = f"> {low}" if strict else f">= {low}"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
 
 
 # =============================================================================
@@ -418,7 +409,7 @@ class LinearOTMapping(_BaseMapping):
         self.multi_source = multi_source
 
     def _validate(self):
-        _check_real("reg", self.reg, low=0.0, strict=False)
+        _check_real("reg", self.reg, low=0.0)
         _check_choice("bias", self.bias, (True, False))
 
     def _fit_group(self, Xs, ys, Xt, rng):
@@ -752,9 +743,9 @@ class EntropicOTMapping(_BaseOTMapping):
 
     def _validate(self):
         self._validate_common()
-        _check_real("reg_e", self.reg_e)
+        _check_real("reg_e", self.reg_e, low=0.0, strict=True)
         _check_int("max_iter", self.max_iter)
-        _check_real("tol", self.tol)
+        _check_real("tol", self.tol, low=0.0, strict=True)
 
     def _plan(self, M, ys):
         res = _ot.sinkhorn(M, self.reg_e, max_iter=self.max_iter, tol=self.tol)
@@ -884,11 +875,11 @@ class ClassRegOTMapping(_BaseOTMapping):
     def _validate(self):
         self._validate_common()
         _check_choice("norm", self.norm, ("lpl1", "l1l2"))
-        _check_real("reg_e", self.reg_e)
-        _check_real("reg_cl", self.reg_cl, strict=False, allow_none=True)
+        _check_real("reg_e", self.reg_e, low=0.0, strict=True)
+        _check_real("reg_cl", self.reg_cl, low=0.0, allow_none=True)
         _check_int("max_iter", self.max_iter)
         _check_int("max_inner_iter", self.max_inner_iter)
-        _check_real("tol", self.tol)
+        _check_real("tol", self.tol, low=0.0, strict=True)
 
     def _plan(self, M, ys):
         reg_cl = self.reg_e if self.reg_cl is None else self.reg_cl
@@ -1064,10 +1055,10 @@ class MMDLSMapping(_BaseMapping):
         self.random_state = random_state
 
     def _validate(self):
-        _check_real("gamma", self.gamma)
+        _check_real("gamma", self.gamma, low=0.0, strict=True)
         _check_choice("kernel", self.kernel, ("exponential", "rbf"))
-        _check_real("reg_m", self.reg_m, strict=False)
-        _check_real("tol", self.tol)
+        _check_real("reg_m", self.reg_m, low=0.0)
+        _check_real("tol", self.tol, low=0.0, strict=True)
         _check_int("max_iter", self.max_iter)
         _check_choice("approx", self.approx, ("auto", True, False))
         _check_int("max_exact_samples", self.max_exact_samples, minimum=2)

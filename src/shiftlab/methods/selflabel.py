@@ -40,7 +40,6 @@ and all target domains into one target; ``source_domains_`` lists the pooled ids
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -59,6 +58,8 @@ from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
+from shiftlab.methods._checks import check_real as _check_real
+from shiftlab.methods._ot import exact_assignment
 from shiftlab.methods.base import BaseDAEstimator
 from shiftlab.methods.registry import register_method
 
@@ -95,17 +96,6 @@ _REF_DASVM = (
 
 
 # --------------------------------------------------------------------------- checks
-def _check_float(name, value, *, low=None, high=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bounds}, got {value!r}.")
-    return float(value)
-
-
 def _check_approx(approx, max_exact_samples, batch_size):
     if approx not in ("auto", True, False):
         raise ValueError(f"approx must be 'auto', True or False, got {approx!r}.")
@@ -244,12 +234,20 @@ def _emd_column_generation(M, k=8, n_add=16, max_rounds=50, warm_support=None):
 def _emd(M, warm_support=None):
     """Exact OT plan between uniform weights.
 
-    Large problems go through :func:`_emd_column_generation` (the same optimum, 1.5 to
-    4 times faster than POT's dense network simplex from 1,000 x 1,000 points on),
-    small ones and fallbacks through the dense solver. ``warm_support``: see
-    :func:`_emd_column_generation`.
+    Square problems are linear assignments (an optimal plan is a permutation scaled by
+    ``1 / n``), solved by :func:`shiftlab.methods._ot.exact_assignment`: about twice as
+    fast as the column generation below from 300 to 3,000 points per side. Large
+    rectangular problems go through :func:`_emd_column_generation` (the same optimum,
+    1.5 to 4 times faster than POT's dense network simplex from 1,000 x 1,000 points
+    on), small ones and fallbacks through the dense solver. ``warm_support``: see
+    :func:`_emd_column_generation` (unused by the assignment).
     """
     n, m = M.shape
+    if n == m and n > 1:
+        cols = exact_assignment(np.array(M, dtype=np.float64))  # it overwrites its input
+        plan = np.zeros((n, m))
+        plan[np.arange(n), cols] = 1.0 / n
+        return plan
     if n * m >= _CG_MIN_SIZE and min(n, m) > 16 and _sparse_emd_supported():
         plan = _emd_column_generation(M, warm_support=warm_support)
         if plan is not None:
@@ -451,9 +449,9 @@ def _joint_cost(D, L, codes, alpha):
 
 class _JDOTBase(_TargetModelMixin, BaseDAEstimator):
     def _validate_common(self):
-        _check_float("alpha", self.alpha, low=0.0, high=1.0)
+        _check_real("alpha", self.alpha, low=0.0, high=1.0)
         _check_int("n_iter_max", self.n_iter_max, 1)
-        _check_float("tol", self.tol, low=0.0)
+        _check_real("tol", self.tol, low=0.0)
         _check_choice("metric", self.metric, _METRICS)
         _check_choice("cost_norm", self.cost_norm, _COST_NORMS)
         _check_approx(self.approx, self.max_exact_samples, self.batch_size)
@@ -624,7 +622,7 @@ class JDOTClassifier(_JDOTBase):
     def _fit(self, X, y, sample_domain):
         self._validate_common()
         _check_choice("loss", self.loss, ("hinge", "log"))
-        _check_float("thr_weights", self.thr_weights, low=0.0)
+        _check_real("thr_weights", self.thr_weights, low=0.0)
         base = self._base()
         if not has_fit_parameter(base, "sample_weight"):
             raise TypeError(
@@ -925,7 +923,7 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
 
     def _fit(self, X, y, sample_domain):
         _check_choice("metric", self.metric, _METRICS)
-        reg = _check_float("reg", self.reg, low=0.0, allow_none=True)
+        reg = _check_real("reg", self.reg, low=0.0, allow_none=True)
         if reg == 0.0:
             reg = None
         _check_int("n_iter_max", self.n_iter_max, 1)
@@ -1160,13 +1158,13 @@ class JCPOT(_TargetModelMixin, BaseDAEstimator):
         return LogisticRegression() if self.base_estimator is None else self.base_estimator
 
     def _fit(self, X, y, sample_domain):
-        reg = _check_float("reg", self.reg, low=0.0)
+        reg = _check_real("reg", self.reg, low=0.0)
         if reg <= 0:
             raise ValueError("reg must be > 0 (JCPOT's couplings are entropic).")
         _check_choice("metric", self.metric, _METRICS)
         _check_choice("cost_norm", self.cost_norm, _COST_NORMS)
         _check_int("max_iter", self.max_iter, 1)
-        _check_float("tol", self.tol, low=0.0)
+        _check_real("tol", self.tol, low=0.0)
         _check_approx(self.approx, self.max_exact_samples, self.batch_size)
         _record_domains(self, sample_domain)
         self.pooled_sources_ = False

@@ -50,7 +50,6 @@ References
 from __future__ import annotations
 
 import contextlib
-import numbers
 import warnings
 
 import numpy as np
@@ -65,6 +64,7 @@ from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
+from shiftlab.methods._checks import check_real as _check_real
 from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods._kernels import kernel_matmul, make_feature_map, rbf_kernel, resolve_gamma
 from shiftlab.methods.base import BaseAdapter
@@ -85,14 +85,6 @@ _RANK_RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------- validation
-def _check_real(name, value, *, low=0.0, strict=False):
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-    if not bad:
-        bad = not np.isfinite(value) or (value <= low if strict else value < low)
-    if bad:
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be a finite number {op} {low}, got {value!r}.")
-    return float(value)
 
 
 _THREADPOOLS = None
@@ -759,7 +751,7 @@ class TCA(_KernelSubspace):
 
     def _fit_transform(self, X, y, sample_domain):
         self._validate_kernel_params()
-        mu = _check_real("mu", self.mu)
+        mu = _check_real("mu", self.mu, low=0.0)
         src, _ = _split_domains(sample_domain)
         n = X.shape[0]
         e = np.where(src, 1.0 / src.sum(), -1.0 / (~src).sum())
@@ -891,9 +883,9 @@ class TJM(_KernelSubspace):
 
     def _fit_transform(self, X, y, sample_domain):
         self._validate_kernel_params()
-        lam = _check_real("tradeoff", self.tradeoff)
+        lam = _check_real("tradeoff", self.tradeoff, low=0.0)
         max_iter = _check_int("max_iter", self.max_iter)
-        tol = _check_real("tol", self.tol)
+        tol = _check_real("tol", self.tol, low=0.0)
         if not isinstance(self.conditional, (bool, np.bool_)):
             raise ValueError(f"conditional must be True or False, got {self.conditional!r}.")
         src, tgt = _split_domains(sample_domain)
@@ -1157,16 +1149,16 @@ class TSL(BaseAdapter):
 
     def _fit_transform(self, X, y, sample_domain):
         n_comp = _check_int("n_components", self.n_components)
-        mu = _check_real("mu", self.mu)
+        mu = _check_real("mu", self.mu, low=0.0)
         if isinstance(self.bandwidth, str):
             _check_choice("bandwidth", self.bandwidth, ("silverman",))
         else:
-            h = _check_real("bandwidth", self.bandwidth, strict=True)
-        reg = _check_real("reg", self.reg)
+            h = _check_real("bandwidth", self.bandwidth, low=0.0, strict=True)
+        reg = _check_real("reg", self.reg, low=0.0)
         if reg > 1:
             raise ValueError(f"reg must be in [0, 1], got {self.reg!r}.")
         max_iter = _check_int("max_iter", self.max_iter)
-        tol = _check_real("tol", self.tol)
+        tol = _check_real("tol", self.tol, low=0.0)
         m = _check_int("n_landmarks", self.n_landmarks, minimum=2)
         src, tgt = _split_domains(sample_domain)
         if label_kind(y[src]) != "classification":

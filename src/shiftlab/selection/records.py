@@ -23,6 +23,7 @@ target labels impossible by construction:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 import warnings
@@ -55,6 +56,23 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 def accepts_sample_domain(func) -> bool:
     """Whether a bound method takes a ``sample_domain`` argument."""
+    plain = getattr(func, "__func__", None)
+    if plain is not None:
+        # A bound method's signature is its function's: inspect it once per function
+        # (model selection asks thousands of times per job).
+        try:
+            return _function_accepts_sample_domain(plain)
+        except TypeError:  # an unhashable callable: inspect it directly
+            pass
+    return _signature_accepts_sample_domain(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _function_accepts_sample_domain(func) -> bool:
+    return _signature_accepts_sample_domain(func)
+
+
+def _signature_accepts_sample_domain(func) -> bool:
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):  # builtins without a signature
