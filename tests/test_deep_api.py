@@ -72,6 +72,42 @@ def test_fit_returns_self_and_outputs_have_the_right_shapes(name, small):
     assert model.n_features_in_ == X.shape[1] and model.history_
 
 
+def test_final_outputs_equal_the_single_outputs_from_one_forward_pass(small, monkeypatch):
+    import shiftlab.deep.estimator as est_module
+
+    X, y, sd, _ = small
+    model = _quick("DANN").fit(X, y, sd)
+    methods = ("predict", "predict_proba", "decision_function")
+    calls = []
+    real = est_module.embed_rows
+
+    def counting(*args, **kwargs):  # the real forward pass, counted
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(est_module, "embed_rows", counting)
+        out = model.final_outputs(X[sd < 0], sd[sd < 0], methods)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(out["predict"], model.predict(X[sd < 0], sd[sd < 0]))
+    np.testing.assert_allclose(out["predict_proba"], model.predict_proba(X[sd < 0]))
+    np.testing.assert_allclose(out["decision_function"], model.decision_function(X[sd < 0]))
+    np.testing.assert_allclose(out["features"], model.transform(X[sd < 0]))
+
+    class Shifted(type(model)):  # a subclass with its own predict is asked for it
+        def predict(self, X, sample_domain=None):
+            return np.zeros(len(X), dtype=int)
+
+    shifted = Shifted(**model.get_params()).fit(X, y, sd)
+    assert not shifted.final_outputs(X, sd, ("predict",))["predict"].any()
+    X_r, y_r, sd_r, _ = _regression_task()
+    reg = deep.make_deep_da("SourceOnly", n_epochs=2, random_state=0, device="cpu")
+    reg.fit(X_r, y_r, sd_r)
+    out_r = reg.final_outputs(X_r, sd_r, methods)
+    assert set(out_r) == {"features", "predict"}
+    np.testing.assert_allclose(out_r["predict"], reg.predict(X_r))
+
+
 def test_labels_are_returned_in_the_callers_encoding(small):
     X, y, sd, _ = small
     y_named = np.where(y >= 0, y * 10 + 5, -1)

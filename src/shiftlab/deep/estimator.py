@@ -130,6 +130,11 @@ def _is_classifier_fit(self) -> bool:
     return getattr(self, "label_kind_", "classification") == "classification"
 
 
+#: Outputs :meth:`BaseDeepDA.final_outputs` computes from one forward pass.
+_OUTPUT_METHODS = ("predict", "predict_proba", "decision_function", "transform",
+                   "_forward_all")
+
+
 class BaseDeepDA(BaseEstimator):
     """Base class of the deep DA estimators (see the module docstring for the parameters).
 
@@ -466,6 +471,42 @@ class BaseDeepDA(BaseEstimator):
     def predict(self, X, sample_domain=None):
         """Predicted classes, or regression outputs on the original scale."""
         _, out = self._forward_all(X, sample_domain)
+        return self._predictions(out)
+
+    def final_outputs(self, X, sample_domain=None, methods=("predict",)):
+        """Features and the requested outputs of the same rows from one forward pass.
+
+        Returns a dict with ``"features"`` (as :meth:`transform`) and, for each name in
+        ``methods`` this model provides (``predict``; ``predict_proba`` and
+        ``decision_function`` for classification), its output. Model selection records
+        all of them on every validation set; one pass instead of one per output divides
+        the inference cost of a candidate by up to four.
+        """
+        if self._overrides_outputs():
+            # A subclass that redefines an output must be asked for it directly.
+            result = {"features": self.transform(X, sample_domain)}
+            for method in methods:
+                if hasattr(self, method):
+                    result[method] = getattr(self, method)(X, sample_domain)
+            return result
+        feats, out = self._forward_all(X, sample_domain)
+        result = {"features": feats.double().cpu().numpy()}
+        classification = self.label_kind_ != "regression"
+        for method in methods:
+            if method == "predict":
+                result[method] = self._predictions(out)
+            elif method == "decision_function" and classification:
+                result[method] = out.double().cpu().numpy()
+            elif method == "predict_proba" and classification:
+                result[method] = torch.softmax(out.double(), dim=1).cpu().numpy()
+        return result
+
+    def _overrides_outputs(self) -> bool:
+        mro = type(self).__mro__
+        below = mro[:mro.index(BaseDeepDA)]
+        return any(name in vars(cls) for cls in below for name in _OUTPUT_METHODS)
+
+    def _predictions(self, out):
         if self.label_kind_ == "regression":
             return out.double().squeeze(1).cpu().numpy() * self.y_scale_ + self.y_mean_
         return self.classes_[out.argmax(dim=1).cpu().numpy()]
