@@ -173,6 +173,22 @@ def test_timeout_is_recorded_and_retry(tmp_path):
     assert RunStore(tmp_path / "run").failures().empty
 
 
+def _modules_at_job_start(names):
+    return {name: name in sys.modules for name in names}
+
+
+def test_timed_jobs_start_with_the_method_modules_imported():
+    """A job with a timeout runs in a child forked from a server that has imported the
+    method modules, and POT with them (which imports torch when installed: about 2 s),
+    once for the run; before, every job paid for these imports."""
+    from shiftlab.bench.execute import run_guarded
+    from shiftlab.methods.registry import METHOD_MODULES
+
+    outcome = run_guarded(_modules_at_job_start, ("ot", *METHOD_MODULES), timeout=120)
+    assert outcome.ok, outcome.error
+    assert outcome.value == dict.fromkeys(("ot", *METHOD_MODULES), True)
+
+
 def test_results_are_deterministic_across_executors(tmp_path):
     d = write_def(tmp_path)
     run_benchmark(d, tmp_path / "a", progress=False)

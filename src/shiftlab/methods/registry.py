@@ -18,7 +18,8 @@ __all__ = ["MethodSpec", "get_method", "list_methods", "make_da", "register_meth
 Family = Literal["baseline", "reweighting", "mapping", "subspace", "other", "label_shift"]
 
 # Modules that register methods when imported (one per family).
-_METHOD_MODULES = (
+#: Modules whose import registers the shallow methods (imported on first registry use).
+METHOD_MODULES = (
     "shiftlab.methods.baselines",
     "shiftlab.methods.reweight",
     "shiftlab.methods.label_shift",
@@ -93,7 +94,7 @@ def register_method(**spec_kwargs) -> Callable[[type], type]:
 def _load() -> None:
     global _loaded
     if not _loaded:
-        for module in _METHOD_MODULES:
+        for module in METHOD_MODULES:
             importlib.import_module(module)
         _loaded = True
 
