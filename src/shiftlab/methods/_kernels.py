@@ -33,7 +33,6 @@ import numpy as np
 from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils import check_random_state
-from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "DEFAULT_BLOCK_BYTES",
@@ -47,30 +46,12 @@ __all__ = [
     "pairwise_kernel",
     "rbf_kernel",
     "resolve_gamma",
-    "single_blas_thread",
     "sq_euclidean",
 ]
 
 #: Size of one kernel block in the blocked reductions (bytes). 128 MiB keeps peak memory
 #: small while each block is still a large, BLAS-friendly matrix product.
 DEFAULT_BLOCK_BYTES = 128 * 2**20
-
-
-_CONTROLLER = None
-
-
-def single_blas_thread():
-    """Context manager limiting BLAS to one thread (for iterative solvers on small arrays).
-
-    Solvers such as L-BFGS-B make many small linear-algebra calls that gain nothing from
-    threads; on a busy machine the thread hand-offs made them tens of times slower
-    (scikit-learn's k-means limits BLAS the same way). The library scan of
-    :mod:`threadpoolctl` (about 15 ms) is done once and cached.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def iter_blocks(n_rows: int, n_cols: int, block_bytes: int = DEFAULT_BLOCK_BYTES

@@ -30,6 +30,7 @@ from shiftlab.data.convention import (
     source_mask,
 )
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._threads import blas_scope
 
 __all__ = [
     "BaseAdapter",
@@ -116,8 +117,10 @@ class BaseAdapter(BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.source_domains_ = np.unique(sample_domain[sample_domain >= 0])
         self.target_domains_ = np.unique(sample_domain[sample_domain < 0])
-        X_out = self._fit_transform(X, y, sample_domain)
-        weights = self._weights(X, sample_domain) if self.produces_weights else None
+        # Small problems run with one BLAS thread: see shiftlab.methods._threads.
+        with blas_scope(X):
+            X_out = self._fit_transform(X, y, sample_domain)
+            weights = self._weights(X, sample_domain) if self.produces_weights else None
         return X_out, weights
 
     def fit_transform(self, X, y=None, sample_domain=None):
@@ -131,7 +134,8 @@ class BaseAdapter(BaseEstimator):
                 f"X has {X.shape[1]} features but {type(self).__name__} was fitted with "
                 f"{self.n_features_in_}."
             )
-        return self._transform(X, sample_domain)
+        with blas_scope(X):
+            return self._transform(X, sample_domain)
 
 
 def _has(name):
@@ -151,25 +155,26 @@ class BaseDAEstimator(BaseEstimator):
     def fit(self, X, y=None, sample_domain=None):
         X, y, sample_domain = prepare_fit(X, y, sample_domain)
         self.n_features_in_ = X.shape[1]
-        self._fit(X, y, sample_domain)
+        with blas_scope(X):  # see shiftlab.methods._threads
+            self._fit(X, y, sample_domain)
         return self
 
-    def predict(self, X, sample_domain=None):
+    def _call(self, method, X, sample_domain):
         check_is_fitted(self, "n_features_in_")
         X, _ = prepare_predict(X, sample_domain)
-        return self._predict(X)
+        with blas_scope(X):
+            return getattr(self, method)(X)
+
+    def predict(self, X, sample_domain=None):
+        return self._call("_predict", X, sample_domain)
 
     @available_if(_has("_predict_proba"))
     def predict_proba(self, X, sample_domain=None):
-        check_is_fitted(self, "n_features_in_")
-        X, _ = prepare_predict(X, sample_domain)
-        return self._predict_proba(X)
+        return self._call("_predict_proba", X, sample_domain)
 
     @available_if(_has("_decision_function"))
     def decision_function(self, X, sample_domain=None):
-        check_is_fitted(self, "n_features_in_")
-        X, _ = prepare_predict(X, sample_domain)
-        return self._decision_function(X)
+        return self._call("_decision_function", X, sample_domain)
 
     def score(self, X, y, sample_domain=None):
         """Accuracy (classification) or R^2 (regression) on the given rows."""

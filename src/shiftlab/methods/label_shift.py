@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
-from shiftlab.methods._kernels import single_blas_thread
+from shiftlab.methods._threads import single_blas_thread
 from shiftlab.methods.base import BaseAdapter, prepare_predict
 from shiftlab.methods.registry import register_method
 from shiftlab.methods.reweight import _normalize_weights

@@ -56,8 +56,8 @@ from shiftlab.methods._kernels import (
     make_feature_map,
     pairwise_kernel,
     resolve_gamma,
-    single_blas_thread,
 )
+from shiftlab.methods._threads import single_blas_thread
 from shiftlab.methods.base import BaseAdapter, prepare_predict
 from shiftlab.methods.registry import register_method
 

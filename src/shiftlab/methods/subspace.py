@@ -49,7 +49,6 @@ References
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -58,7 +57,6 @@ from scipy.optimize import minimize
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils import check_random_state
-from threadpoolctl import ThreadpoolController
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
@@ -67,6 +65,7 @@ from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
 from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods._kernels import kernel_matmul, make_feature_map, rbf_kernel, resolve_gamma
+from shiftlab.methods._threads import blas_threads, single_blas_thread
 from shiftlab.methods.base import BaseAdapter
 from shiftlab.methods.registry import register_method
 
@@ -87,30 +86,13 @@ _RANK_RTOL = 1e-9
 # --------------------------------------------------------------------------- validation
 
 
-_THREADPOOLS = None
-
-
-def _blas_threads(limit):
-    """Context limiting the BLAS thread pools (``None``: leave them as they are).
-
-    One cached controller: building a new one (``threadpool_limits``) rescans the loaded
-    libraries, which costs milliseconds per call.
-    """
-    global _THREADPOOLS
-    if limit is None:
-        return contextlib.nullcontext()
-    if _THREADPOOLS is None:
-        _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=limit, user_api="blas")
-
-
 def _small_blas():
     """Single-threaded BLAS for small dense algebra (``m x m`` with m up to ~2000).
 
     Thread start-up and synchronisation cost more than they save on such sizes, and on a
     busy machine multi-threaded LAPACK calls on small matrices can run 5-10x slower.
     """
-    return _blas_threads(1)
+    return single_blas_thread()
 
 
 def _split_domains(sample_domain):
@@ -1222,7 +1204,7 @@ class TSL(BaseAdapter):
         # start-up and synchronisation cost more than they save (10x on a busy machine).
         threads = 1 if rows.size <= 2000 else None
         args = (d, k, S_w_r, S_t_r, C, Xd, e, mu, h_mmd)
-        with _blas_threads(threads):
+        with blas_threads(threads):
             try:
                 res = minimize(_tsl_objective, W0.ravel(), method="L-BFGS-B", jac=True,
                                args=args, options={"maxiter": max_iter, "ftol": tol,
