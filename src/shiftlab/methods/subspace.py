@@ -86,15 +86,6 @@ _RANK_RTOL = 1e-9
 # --------------------------------------------------------------------------- validation
 
 
-def _small_blas():
-    """Single-threaded BLAS for small dense algebra (``m x m`` with m up to ~2000).
-
-    Thread start-up and synchronisation cost more than they save on such sizes, and on a
-    busy machine multi-threaded LAPACK calls on small matrices can run 5-10x slower.
-    """
-    return single_blas_thread()
-
-
 def _split_domains(sample_domain):
     src = sample_domain >= 0
     return src, ~src
@@ -142,7 +133,10 @@ def _top_eigh(M, k, X0=None, rtol=1e-5, maxiter=None):
     """Dispatch to :func:`_top_eigh_impl`, single-threaded for explicit matrices."""
     p = M.shape[0] if isinstance(M, np.ndarray) else M[0]
     if isinstance(M, np.ndarray) or p <= _DENSE_EIGH_MAX:
-        with _small_blas():
+        # Small dense algebra (m x m, m up to ~2000) runs with one BLAS thread here and
+        # below: thread start-up costs more than it saves, and on a busy machine
+        # multi-threaded LAPACK calls on small matrices ran 5-10x slower.
+        with single_blas_thread():
             return _top_eigh_impl(M, k, X0, rtol, maxiter)
     return _top_eigh_impl(M, k, X0, rtol, maxiter)
 
@@ -230,7 +224,7 @@ class _KHK:
 def _solve_transfer_eig(C, T, k, ridge=None, X0=None, rtol=1e-5, maxiter=None):
     """Dispatch to :func:`_solve_transfer_eig_impl`, single-threaded for small ``C``."""
     if isinstance(C, np.ndarray):
-        with _small_blas():
+        with single_blas_thread():
             return _solve_transfer_eig_impl(C, T, k, ridge, X0, rtol, maxiter)
     return _solve_transfer_eig_impl(C, T, k, ridge, X0, rtol, maxiter)
 
@@ -563,7 +557,7 @@ class _KernelSubspace(BaseAdapter):
                 self.feature_map_ = None
                 self.X_fit_ = X
                 return rbf_kernel(X, gamma=self.gamma_), None
-            with _small_blas():  # an m x m decomposition
+            with single_blas_thread():  # an m x m decomposition
                 self.feature_map_ = make_feature_map(
                     X, method=self.approx_method, kernel="rbf", gamma=self.gamma_,
                     n_components=self.n_landmarks, random_state=self.random_state,
@@ -576,7 +570,7 @@ class _KernelSubspace(BaseAdapter):
             else:
                 R, pre = self.feature_map_.transform(X), None
         S = R.T @ R
-        with _small_blas():
+        with single_blas_thread():
             if pre is not None:
                 S = pre.T @ S @ pre
             sig, Q = linalg.eigh((S + S.T) / 2)
@@ -899,7 +893,7 @@ class TJM(_KernelSubspace):
                 # target rows have g = 1, so N = diag(sig) + Phi_s^T (G_s^-1 - I) Phi_s. It
                 # is passed as the Cholesky factor of its inverse: no inverse is formed.
                 N = Fs.weighted_gram(1.0 / g[src] - 1.0) + np.diag(sig)
-                with _small_blas():
+                with single_blas_thread():
                     L_N = linalg.cholesky((N + N.T) / (2 * lam), lower=True)
                 ridge = ("inv_chol", L_N)
             else:
@@ -1136,9 +1130,7 @@ class TSL(BaseAdapter):
             _check_choice("bandwidth", self.bandwidth, ("silverman",))
         else:
             h = _check_real("bandwidth", self.bandwidth, low=0.0, strict=True)
-        reg = _check_real("reg", self.reg, low=0.0)
-        if reg > 1:
-            raise ValueError(f"reg must be in [0, 1], got {self.reg!r}.")
+        reg = _check_real("reg", self.reg, low=0.0, high=1.0)
         max_iter = _check_int("max_iter", self.max_iter)
         tol = _check_real("tol", self.tol, low=0.0)
         m = _check_int("n_landmarks", self.n_landmarks, minimum=2)

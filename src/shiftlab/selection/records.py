@@ -60,10 +60,7 @@ def accepts_sample_domain(func) -> bool:
     if plain is not None:
         # A bound method's signature is its function's: inspect it once per function
         # (model selection asks thousands of times per job).
-        try:
-            return _function_accepts_sample_domain(plain)
-        except TypeError:  # an unhashable callable: inspect it directly
-            pass
+        return _function_accepts_sample_domain(plain)
     return _signature_accepts_sample_domain(func)
 
 
