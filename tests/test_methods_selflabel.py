@@ -19,7 +19,15 @@ from threadpoolctl import threadpool_limits
 from _skada import import_skada, skada_context
 from shiftlab.data.simulate import make_multi_source, make_shifted_blobs
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods import _ot as ot_module
 from shiftlab.methods import get_method, make_da
+from shiftlab.methods._ot import (
+    _column_generation,
+    _nw_corner,
+    assignment_suits,
+    exact_assignment,
+)
+from shiftlab.methods.mapping import OTMapping
 from shiftlab.methods.selflabel import (
     DASVM,
     JCPOT,
@@ -27,9 +35,7 @@ from shiftlab.methods.selflabel import (
     JDOTRegressor,
     OTLabelProp,
     _emd,
-    _emd_column_generation,
     _make_blocks,
-    _nw_corner,
     _sinkhorn_log,
 )
 
@@ -212,14 +218,14 @@ def test_predict_proba_follows_base_estimator(binary_cond):
 def test_emd_plan_is_optimal_with_uniform_marginals():
     rng = np.random.default_rng(0)
     M = ot.dist(rng.normal(size=(40, 3)), rng.normal(size=(40, 3)))
-    G = _emd(M)
+    G = _emd(M).toarray()
     ref = ot.emd(np.full(40, 1 / 40), np.full(40, 1 / 40), M)
     assert np.isclose(np.vdot(G, M), np.vdot(ref, M))
     np.testing.assert_allclose(G.sum(axis=0), 1 / 40)
     np.testing.assert_allclose(G.sum(axis=1), 1 / 40)
     # Square problems are solved as assignments: the plan is a scaled permutation.
     assert np.count_nonzero(G) == 40
-    G_rect = _emd(M[:30])
+    G_rect = _emd(M[:30]).toarray()
     np.testing.assert_allclose(G_rect.sum(axis=1), 1 / 30)
     np.testing.assert_allclose(G_rect.sum(axis=0), 1 / 40)
 
@@ -231,11 +237,49 @@ def test_column_generation_finds_the_dense_optimum(shape):
     M = ot.dist(rng.normal(size=(n, 5)), rng.normal(size=(m, 5)) + 1.0)
     # Two neighbours per row and column: the first sparse solve cannot be optimal,
     # so the reduced-cost certificate has to add edges.
-    G = _emd_column_generation(M, k=2, n_add=2)
+    G = _column_generation(M, k=2, n_add=2, max_violated=None).toarray()
     ref = ot.emd(np.full(n, 1 / n), np.full(m, 1 / m), M)
     assert np.isclose(np.vdot(G, M), np.vdot(ref, M), rtol=1e-10)
     np.testing.assert_allclose(G.sum(axis=1), 1 / n)
     np.testing.assert_allclose(G.sum(axis=0), 1 / m)
+
+
+def test_column_generation_gives_up_where_mass_moves_far_and_emd_stays_exact():
+    # Clustered 2-D data whose cluster weights differ between the domains: optimal
+    # edges are far from every point's nearest neighbours, so each round would add
+    # n * n_add edges; the column generation hands the problem to the dense solver.
+    rng = np.random.default_rng(0)
+    n, m = 300, 400
+    Xs = rng.normal(size=(n, 2))
+    Xt = 0.5 * rng.normal(size=(m, 2)) + 2.0 * rng.integers(0, 3, size=(m, 1))
+    M = ot.dist(Xs, Xt)
+    assert _column_generation(M) is None
+    G = _emd(M).toarray()
+    ref = ot.emd(np.full(n, 1 / n), np.full(m, 1 / m), M)
+    assert np.isclose(np.vdot(G, M), np.vdot(ref, M), rtol=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine", "cityblock"])
+def test_square_exact_ot_goes_to_the_assignment_except_for_l1_costs(metric, monkeypatch):
+    # L1 costs are often degenerate and slow the assignment solver down by 3-20x; they
+    # stay on the network simplex. Both routes give an optimal plan.
+    calls = []
+
+    def counting(M):
+        calls.append(M.shape)
+        return exact_assignment(M)
+
+    monkeypatch.setattr(ot_module, "exact_assignment", counting)
+    X, y, sd, _ = _blobs("conditional", n=60, seed=2, label="multiclass")
+    model = OTLabelProp(metric=metric).fit(X, y, sd)
+    OTMapping(metric=metric).fit_adapt(X, y, sd)
+    assert len(calls) == (0 if metric == "cityblock" else 2)
+    Xs, Xt = X[sd >= 0], X[sd < 0]
+    M = ot.dist(Xs, Xt, metric=metric)
+    G = _emd(M, assignment=assignment_suits(metric)).toarray()
+    ref = ot.emd(np.full(len(Xs), 1 / len(Xs)), np.full(len(Xt), 1 / len(Xt)), M)
+    assert np.isclose(np.vdot(G, M), np.vdot(ref, M), rtol=1e-10)
+    np.testing.assert_allclose(model.label_distribution_.sum(axis=1), 1.0)
 
 
 @settings(max_examples=40, deadline=None)

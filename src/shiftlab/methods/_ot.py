@@ -5,8 +5,9 @@ Everything works on dense ``float64`` arrays and is written for speed and robust
 * :func:`cost_matrix` builds ground costs with one BLAS product for the Euclidean family
   (``scipy.spatial.distance.cdist`` for the others) and :func:`normalize_cost` rescales
   them (median, max, log, loglog), as in Courty et al. (2017);
-* :func:`exact_plan` wraps POT's network simplex (``ot.emd``) and reports whether it
-  reached optimality;
+* :func:`exact_plan` solves exact OT between uniform weights (linear assignment for
+  square problems, column generation for large ones, POT's network simplex otherwise)
+  and reports whether it reached optimality;
 * :func:`sinkhorn` is an entropic OT solver that never produces NaN: Sinkhorn scaling
   iterations (one matrix-vector product per half step) on a kernel whose dual potentials
   are *absorbed* whenever the scalings grow large (Schmitzer 2019), with
@@ -44,6 +45,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.spatial.distance import cdist
 
@@ -51,6 +53,7 @@ __all__ = [
     "COST_METRICS",
     "COST_NORMS",
     "SinkhornResult",
+    "assignment_suits",
     "class_regularized_plan",
     "cost_matrix",
     "exact_assignment",
@@ -72,6 +75,10 @@ COST_NORMS = (None, "median", "max", "log", "loglog")
 _ABSORB_LOG = 40.0
 # Rows of a block in the blocked nearest-neighbour search (memory: rows x n_train).
 _NN_BLOCK_BYTES = 64 * 2**20
+# From this many cost entries on, exact OT goes through column generation (below, the
+# dense network simplex is as fast).
+_CG_MIN_SIZE = 500_000
+_SPARSE_EMD = None  # whether POT's emd accepts sparse costs; probed on first use
 # Inexact majorisation-minimisation: intermediate inner solves stop at a tolerance of
 # _INEXACT * (last plan move) or after _INNER_CAP * max_inner_iter iterations.
 _INEXACT = 1e-2
@@ -151,21 +158,45 @@ def uniform(n: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- exact OT
-def exact_plan(M: np.ndarray, *, max_iter: int = 10_000_000) -> tuple[np.ndarray, bool]:
-    """Exact OT plan between uniform marginals (POT's network simplex).
+def exact_plan(M: np.ndarray, *, max_iter: int | None = None, warm_support=None,
+               assignment: bool = True) -> tuple[sp.coo_array, bool]:
+    """Exact OT plan between uniform marginals, as a sparse ``coo_array``.
 
-    Returns the ``(ns, nt)`` plan and whether the solver certified optimality (it stops at
-    ``max_iter`` pivots with a feasible but sub-optimal plan otherwise).
+    Returns the ``(ns, nt)`` plan (an optimal basic plan has at most ``ns + nt - 1``
+    non-zeros) and whether optimality was certified (the dense network simplex stops at
+    ``max_iter`` pivots with a feasible but sub-optimal plan otherwise). Three routes,
+    all exact:
+
+    * square problems (with ``assignment`` true): :func:`exact_assignment`, an optimal
+      permutation, several times faster than the network simplex;
+    * from ``_CG_MIN_SIZE`` cost entries on: column generation
+      (:func:`_column_generation`), 1.2-2.5x faster than the dense network simplex from
+      1,000 x 1,000 points on; ``warm_support`` (``(rows, cols)`` of the plan of a
+      nearby problem, e.g. JDOT's previous iteration) seeds it;
+    * otherwise, and where column generation gives up, POT's dense network simplex
+      (``ot.emd``) with ``max_iter`` pivots (``None``: ``50 ns nt``, at least 1e6; POT's
+      default, 1e5, stops short of optimality from ~1,000 points on).
+
+    ``assignment=False`` keeps square problems on the network simplex (see
+    :func:`assignment_suits`). ``M`` is not modified.
     Cost: ``O(ns nt)`` memory, roughly ``O(n^3)`` time in the worst case.
     """
     import ot
 
     ns, nt = M.shape
+    if assignment and ns == nt and ns > 1:
+        cols = exact_assignment(np.array(M, dtype=np.float64))  # it overwrites its input
+        return sp.coo_array((uniform(ns), (np.arange(ns), cols)), shape=(ns, nt)), True
+    if ns * nt >= _CG_MIN_SIZE and min(ns, nt) > 16 and _sparse_emd_supported():
+        plan = _column_generation(M, warm_support=warm_support)
+        if plan is not None:
+            return plan, True
+    cap = max(1_000_000, 50 * ns * nt) if max_iter is None else int(max_iter)
     with warnings.catch_warnings():
         # POT warns on non-convergence; the caller decides what to say.
         warnings.simplefilter("ignore", UserWarning)
-        G, log = ot.emd(uniform(ns), uniform(nt), M, numItermax=int(max_iter), log=True)
-    return G, log.get("warning") is None
+        G, log = ot.emd(uniform(ns), uniform(nt), M, numItermax=cap, log=True)
+    return sp.coo_array(G), log.get("warning") is None
 
 
 # ------------------------------------------------------------------------- Sinkhorn
@@ -507,7 +538,107 @@ def class_regularized_plan(
     return P, steps
 
 
+# ---------------------------------------------------------- exact OT (sparse routes)
+def _sparse_emd_supported():
+    """Whether this POT solves OT on a sparse cost matrix (POT >= 0.9.6)."""
+    import ot
+
+    global _SPARSE_EMD
+    if _SPARSE_EMD is None:
+        try:
+            # Built from triples: the zero costs stay stored edges (coo_matrix of a
+            # dense array would drop them and leave only the off-diagonal ones).
+            probe = sp.coo_matrix(
+                (np.array([0.0, 1.0, 1.0, 0.0]), ([0, 0, 1, 1], [0, 1, 0, 1])), shape=(2, 2)
+            )
+            G = ot.emd(np.full(2, 0.5), np.full(2, 0.5), probe)
+            _SPARSE_EMD = bool(sp.issparse(G) and np.isclose(G.toarray()[0, 0], 0.5))
+        except Exception:  # older POT: no sparse path
+            _SPARSE_EMD = False
+    return _SPARSE_EMD
+
+
+def _nw_corner(n, m):
+    """Support of the north-west corner plan between uniform weights (always feasible)."""
+    # In integer units row i holds m units, [i m, (i + 1) m), and column j holds n,
+    # [j n, (j + 1) n); row i meets the columns its unit interval overlaps.
+    first = (np.arange(n) * m) // n
+    last = ((np.arange(n) + 1) * m - 1) // n
+    counts = last - first + 1
+    rows = np.repeat(np.arange(n), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, np.repeat(first, counts) + offsets
+
+
+def _column_generation(M, k=8, n_add=16, max_rounds=50, warm_support=None,
+                           max_violated=0.25):
+    """Exact OT by column generation on a sparse edge set: a ``coo_array`` plan, or None
+    if it does not settle.
+
+    The optimal plan has at most n + m - 1 non-zeros, mostly between near neighbours.
+    The network simplex is run on a sparse edge set (the k cheapest edges of every row
+    and column plus a feasible north-west-corner support); its dual potentials
+    ``(u, v)`` certify optimality for the *full* problem when every reduced cost
+    ``M_ij - u_i - v_j`` is non-negative (LP duality). Otherwise the most negative
+    edges of the offending rows are added and the problem is solved again. Each round
+    touches the dense matrix only through vectorised reductions. ``warm_support``
+    (``(rows, cols)`` of the optimal plan of a nearby problem, e.g. JDOT's previous
+    iteration) joins the first edge set, which then usually needs fewer rounds. Gives up
+    (None) when the first certificate finds more than 80% of the rows violated, or a
+    later one more than ``max_violated`` (``None``: never).
+    """
+    import ot
+
+    n, m = M.shape
+    a, b = uniform(n), uniform(m)
+    edges = np.zeros((n, m), dtype=bool)
+    kr, kc = min(k, m - 1), min(k, n - 1)
+    edges[np.arange(n)[:, None], np.argpartition(M, kr, axis=1)[:, :kr]] = True
+    edges[np.argpartition(M, kc, axis=0)[:kc, :], np.arange(m)[None, :]] = True
+    edges[_nw_corner(n, m)] = True
+    if warm_support is not None:
+        edges[warm_support] = True
+    tol = 1e-9 * max(float(np.abs(M).max()), 1e-300)
+    n_add = min(n_add, m - 1)
+    for round_ in range(max_rounds):
+        rows, cols = np.nonzero(edges)
+        S = sp.coo_matrix((M[rows, cols], (rows, cols)), shape=(n, m))
+        G, log = ot.emd(a, b, S, numItermax=max(1_000_000, 50 * rows.size), log=True)
+        if log["warning"] is not None:
+            return None
+        reduced = M - log["v"][None, :]
+        reduced -= log["u"][:, None]
+        bad = np.flatnonzero(reduced.min(axis=1) < -tol)
+        if bad.size == 0:
+            return sp.coo_array(G)
+        if max_violated is not None and bad.size > (0.8 if round_ == 0 else max_violated) * n:
+            # Nearly every row short of its optimal edges (or still many after one
+            # augmentation): the plan moves mass far beyond near neighbours (clustered,
+            # low-dimensional data), each round adds about n * n_add edges, and the
+            # dense solver wins (3-9x at 1,000-2,000 points in 2-5 dimensions). On
+            # 50-dimensional Gaussian data about 60% of the rows fail the first check and
+            # a few the second.
+            return None
+        worst = np.argpartition(reduced[bad], n_add, axis=1)[:, :n_add]
+        keep = np.take_along_axis(reduced[bad], worst, axis=1) < -tol
+        edges[np.repeat(bad, n_add)[keep.ravel()], worst.ravel()[keep.ravel()]] = True
+    return None
+
+
 # ------------------------------------------------------------------- exact assignment
+def assignment_suits(metric: str) -> bool:
+    """Whether square exact OT with this ground metric goes to the assignment solver.
+
+    Not for ``"cityblock"``: L1 costs are often degenerate (in low dimension, or with
+    shifts along the diagonal, many matchings cost exactly the same), and the
+    augmenting-path solver then explores long paths: 3-8x slower than the network
+    simplex at 500-1,000 points of clustered 2-20-dimensional data, 20x at 2,000. On
+    Gaussian 50-dimensional data it would have been faster, but the network simplex
+    never degrades like that.
+    """
+    return metric != "cityblock"
+
+
 def exact_assignment(M: np.ndarray) -> np.ndarray:
     """Exact OT between two uniform clouds of the same size, as an assignment.
 

@@ -44,7 +44,6 @@ import warnings
 
 import numpy as np
 import ot
-import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -59,7 +58,7 @@ from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
-from shiftlab.methods._ot import exact_assignment
+from shiftlab.methods._ot import assignment_suits, cost_matrix, exact_plan
 from shiftlab.methods.base import BaseDAEstimator
 from shiftlab.methods.registry import register_method
 
@@ -71,10 +70,6 @@ _COST_NORMS = (None, "mean", "median", "max")
 # Sinkhorn scalings far from float64 over/underflow; above it the entropic solvers switch
 # to the log domain.
 _SAFE_COST_RATIO = 200.0
-# From this many cost entries on, exact OT goes through column generation (below, the
-# dense network simplex is as fast).
-_CG_MIN_SIZE = 500_000
-_SPARSE_EMD = None  # whether POT's emd accepts sparse costs; probed on first use
 
 _REF_JDOT = (
     "N. Courty, R. Flamary, A. Habrard, A. Rakotomamonjy. Joint distribution optimal "
@@ -130,11 +125,7 @@ def _require_classification(y_source, name):
 
 # ------------------------------------------------------------------------- OT tools
 def _cost(Xs, Xt, metric):
-    M = ot.dist(Xs, Xt, metric=metric)
-    if metric == "sqeuclidean":
-        # The expansion |x|^2 + |y|^2 - 2 x.y can go slightly negative by rounding.
-        np.maximum(M, 0.0, out=M)
-    return M
+    return cost_matrix(Xs, Xt, metric)
 
 
 def _cost_scale(Xs, Xt, metric, norm, rng, max_points=1000):
@@ -150,109 +141,22 @@ def _cost_scale(Xs, Xt, metric, norm, rng, max_points=1000):
     return float(scale) if scale > 0 else 1.0
 
 
-def _emd_dense(M):
-    n, m = M.shape
-    # POT's default iteration cap (1e5) stops short of optimality from ~1,000 points
-    # on; the cap grows with the problem instead.
-    n_iter = max(1_000_000, 50 * n * m)
-    return ot.emd(np.full(n, 1.0 / n), np.full(m, 1.0 / m), M, numItermax=n_iter)
+def _emd(M, warm_support=None, assignment=True):
+    """Exact OT plan between uniform weights (a ``coo_array``); see
+    :func:`shiftlab.methods._ot.exact_plan`. Warns if the network simplex stopped
+    before optimality."""
+    plan, converged = exact_plan(M, warm_support=warm_support, assignment=assignment)
+    if not converged:
+        warnings.warn(
+            "The network simplex stopped before optimality; the plan is feasible but "
+            "not optimal.", ConvergenceWarning, stacklevel=3,
+        )
+    return plan
 
 
-def _sparse_emd_supported():
-    """Whether this POT solves OT on a sparse cost matrix (POT >= 0.9.6)."""
-    global _SPARSE_EMD
-    if _SPARSE_EMD is None:
-        try:
-            # Built from triples: the zero costs stay stored edges (coo_matrix of a
-            # dense array would drop them and leave only the off-diagonal ones).
-            probe = sp.coo_matrix(
-                (np.array([0.0, 1.0, 1.0, 0.0]), ([0, 0, 1, 1], [0, 1, 0, 1])), shape=(2, 2)
-            )
-            G = ot.emd(np.full(2, 0.5), np.full(2, 0.5), probe)
-            _SPARSE_EMD = bool(sp.issparse(G) and np.isclose(G.toarray()[0, 0], 0.5))
-        except Exception:  # older POT: no sparse path
-            _SPARSE_EMD = False
-    return _SPARSE_EMD
-
-
-def _nw_corner(n, m):
-    """Support of the north-west corner plan between uniform weights (always feasible)."""
-    # In integer units row i holds m units, [i m, (i + 1) m), and column j holds n,
-    # [j n, (j + 1) n); row i meets the columns its unit interval overlaps.
-    first = (np.arange(n) * m) // n
-    last = ((np.arange(n) + 1) * m - 1) // n
-    counts = last - first + 1
-    rows = np.repeat(np.arange(n), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rows, np.repeat(first, counts) + offsets
-
-
-def _emd_column_generation(M, k=8, n_add=16, max_rounds=50, warm_support=None):
-    """Exact OT by column generation on a sparse edge set; None if it does not settle.
-
-    The optimal plan has at most n + m - 1 non-zeros, mostly between near neighbours.
-    The network simplex is run on a sparse edge set (the k cheapest edges of every row
-    and column plus a feasible north-west-corner support); its dual potentials
-    ``(u, v)`` certify optimality for the *full* problem when every reduced cost
-    ``M_ij - u_i - v_j`` is non-negative (LP duality). Otherwise the most negative
-    edges of the offending rows are added and the problem is solved again. Each round
-    touches the dense matrix only through vectorised reductions. ``warm_support``
-    (``(rows, cols)`` of the optimal plan of a nearby problem, e.g. JDOT's previous
-    iteration) joins the first edge set, which then usually needs fewer rounds.
-    """
-    n, m = M.shape
-    a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
-    edges = np.zeros((n, m), dtype=bool)
-    kr, kc = min(k, m - 1), min(k, n - 1)
-    edges[np.arange(n)[:, None], np.argpartition(M, kr, axis=1)[:, :kr]] = True
-    edges[np.argpartition(M, kc, axis=0)[:kc, :], np.arange(m)[None, :]] = True
-    edges[_nw_corner(n, m)] = True
-    if warm_support is not None:
-        edges[warm_support] = True
-    tol = 1e-9 * max(float(np.abs(M).max()), 1e-300)
-    n_add = min(n_add, m - 1)
-    for _ in range(max_rounds):
-        rows, cols = np.nonzero(edges)
-        S = sp.coo_matrix((M[rows, cols], (rows, cols)), shape=(n, m))
-        G, log = ot.emd(a, b, S, numItermax=max(1_000_000, 50 * rows.size), log=True)
-        if log["warning"] is not None:
-            return None
-        reduced = M - log["v"][None, :]
-        reduced -= log["u"][:, None]
-        bad = np.flatnonzero(reduced.min(axis=1) < -tol)
-        if bad.size == 0:
-            G = G.tocoo()
-            plan = np.zeros((n, m))
-            plan[G.row, G.col] = G.data
-            return plan
-        worst = np.argpartition(reduced[bad], n_add, axis=1)[:, :n_add]
-        keep = np.take_along_axis(reduced[bad], worst, axis=1) < -tol
-        edges[np.repeat(bad, n_add)[keep.ravel()], worst.ravel()[keep.ravel()]] = True
-    return None
-
-
-def _emd(M, warm_support=None):
-    """Exact OT plan between uniform weights.
-
-    Square problems are linear assignments (an optimal plan is a permutation scaled by
-    ``1 / n``), solved by :func:`shiftlab.methods._ot.exact_assignment`: about twice as
-    fast as the column generation below from 300 to 3,000 points per side. Large
-    rectangular problems go through :func:`_emd_column_generation` (the same optimum,
-    1.5 to 4 times faster than POT's dense network simplex from 1,000 x 1,000 points
-    on), small ones and fallbacks through the dense solver. ``warm_support``: see
-    :func:`_emd_column_generation` (unused by the assignment).
-    """
-    n, m = M.shape
-    if n == m and n > 1:
-        cols = exact_assignment(np.array(M, dtype=np.float64))  # it overwrites its input
-        plan = np.zeros((n, m))
-        plan[np.arange(n), cols] = 1.0 / n
-        return plan
-    if n * m >= _CG_MIN_SIZE and min(n, m) > 16 and _sparse_emd_supported():
-        plan = _emd_column_generation(M, warm_support=warm_support)
-        if plan is not None:
-            return plan
-    return _emd_dense(M)
+def _transport_cost(G, D):
+    """``<G, D>`` for a sparse plan ``G`` (only its support is read)."""
+    return float(G.data @ D[G.row, G.col])
 
 
 def _lse(A, axis):
@@ -290,10 +194,10 @@ def _sinkhorn_log(M, reg, n_iter_max, tol):
     return np.exp(P, out=P)
 
 
-def _ot_plan(M, reg, n_iter_max, tol=1e-9):
+def _ot_plan(M, reg, n_iter_max, tol=1e-9, assignment=True):
     """OT plan between uniform weights: exact when ``reg`` is None, entropic otherwise."""
     if reg is None:
-        return _emd(M)
+        return _emd(M, assignment=assignment)
     n, m = M.shape
     if M.max() / reg < _SAFE_COST_RATIO:
         return ot.sinkhorn(
@@ -653,9 +557,10 @@ class JDOTClassifier(_JDOTBase):
             feat = 0.0
             for b, ((S, T), D) in enumerate(zip(blocks, costs, strict=True)):
                 G = _emd(D if L is None else _joint_cost(D, L[:, T], codes[S], alpha),
-                         warm_support=supports[b])
-                supports[b] = np.nonzero(G)
-                feat += float(np.vdot(G, D))
+                         warm_support=supports[b],
+                         assignment=assignment_suits(self.metric))
+                supports[b] = (G.row, G.col)
+                feat += _transport_cost(G, D)
                 # Mass of each source class sent to each target point, rescaled so that
                 # every target row sums to one.
                 mass[T] += T.size * (G.T @ Ys[S])
@@ -781,9 +686,10 @@ class JDOTRegressor(_JDOTBase):
             for b, ((S, T), D) in enumerate(zip(blocks, costs, strict=True)):
                 if pred is not None:
                     D = _joint_cost(D, (ys[S, None] - pred[None, T]) ** 2, None, alpha)
-                G = _emd(D, warm_support=supports[b])
-                supports[b] = np.nonzero(G)
-                feat += float(np.vdot(G, D))
+                G = _emd(D, warm_support=supports[b],
+                         assignment=assignment_suits(self.metric))
+                supports[b] = (G.row, G.col)
+                feat += _transport_cost(G, D)
                 # Moments of the labels sent to each target: enough to evaluate the
                 # squared label cost of the next model without keeping the plans.
                 m0[T] += T.size * G.sum(axis=0)
@@ -954,7 +860,8 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
                 M /= scale
             elif self.cost_norm is not None:
                 M /= {"mean": np.mean, "median": np.median, "max": np.max}[self.cost_norm](M)
-            G = _ot_plan(M, reg, self.n_iter_max)
+            G = _ot_plan(M, reg, self.n_iter_max,
+                         assignment=assignment_suits(self.metric))
             # Normalise by the mass each target receives (1/|T| for exact plans).
             mass[T] += (G.T @ values[S]) / np.maximum(G.sum(axis=0), 1e-300)[:, None]
             count[T] += 1.0
