@@ -444,8 +444,8 @@ class _BaseOTMapping(_BaseMapping):
     """Barycentric OT map, exact or by minibatches; subclasses give the plan solver.
 
     Subclasses define ``_plan(M, ys) -> (plan, converged)`` on the (normalised) cost,
-    where ``plan`` is an ``(ns, nt)`` coupling or, for an assignment, the ``(ns,)``
-    target index of each source row; ``_cost_norm_value()`` names the normalisation.
+    where ``plan`` is an ``(ns, nt)`` coupling, dense or sparse;
+    ``_cost_norm_value()`` names the normalisation.
     """
 
     #: Name of the parameter holding the cost normalisation.
@@ -474,8 +474,6 @@ class _BaseOTMapping(_BaseMapping):
         _ot.normalize_cost(M, norm, scale)
         plan, converged = self._plan(M, ys)
         del M
-        if plan.ndim == 1:  # an assignment: source row i goes to target row plan[i]
-            return Xt[plan], converged, scale
         mass = plan.sum(axis=1)
         mapped = plan @ Xt
         ok = mass > 0
@@ -637,11 +635,9 @@ class OTMapping(_BaseOTMapping):
         _check_int("max_iter", self.max_iter)
 
     def _plan(self, M, ys):
-        if M.shape[0] == M.shape[1] and _ot.assignment_suits(self.metric):
-            # Same sizes: an optimal permutation exists and is found exactly (and much
-            # faster) by a dual-reduced linear assignment.
-            return _ot.exact_assignment(M), True
-        return _ot.exact_plan(M, max_iter=self.max_iter, assignment=False)
+        # M is a work array of _solve's: the assignment may overwrite it.
+        return _ot.exact_plan(M, max_iter=self.max_iter, metric=self.metric,
+                              overwrite_cost=True)
 
 
 @register_method(

@@ -58,7 +58,7 @@ from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
-from shiftlab.methods._ot import assignment_suits, cost_matrix, exact_plan
+from shiftlab.methods._ot import cost_matrix, exact_plan
 from shiftlab.methods.base import BaseDAEstimator
 from shiftlab.methods.registry import register_method
 
@@ -124,10 +124,6 @@ def _require_classification(y_source, name):
 
 
 # ------------------------------------------------------------------------- OT tools
-def _cost(Xs, Xt, metric):
-    return cost_matrix(Xs, Xt, metric)
-
-
 def _cost_scale(Xs, Xt, metric, norm, rng, max_points=1000):
     """Scale dividing the cost, computed once so that every minibatch shares it."""
     if norm is None:
@@ -136,16 +132,17 @@ def _cost_scale(Xs, Xt, metric, norm, rng, max_points=1000):
         Xs = Xs[rng.choice(Xs.shape[0], max_points, replace=False)]
     if Xt.shape[0] > max_points:
         Xt = Xt[rng.choice(Xt.shape[0], max_points, replace=False)]
-    M = _cost(Xs, Xt, metric)
+    M = cost_matrix(Xs, Xt, metric)
     scale = {"mean": np.mean, "median": np.median, "max": np.max}[norm](M)
     return float(scale) if scale > 0 else 1.0
 
 
-def _emd(M, warm_support=None, assignment=True):
+def _emd(M, warm_support=None, metric=None, overwrite_cost=False):
     """Exact OT plan between uniform weights (a ``coo_array``); see
     :func:`shiftlab.methods._ot.exact_plan`. Warns if the network simplex stopped
     before optimality."""
-    plan, converged = exact_plan(M, warm_support=warm_support, assignment=assignment)
+    plan, converged = exact_plan(M, warm_support=warm_support, metric=metric,
+                                 overwrite_cost=overwrite_cost)
     if not converged:
         warnings.warn(
             "The network simplex stopped before optimality; the plan is feasible but "
@@ -194,10 +191,10 @@ def _sinkhorn_log(M, reg, n_iter_max, tol):
     return np.exp(P, out=P)
 
 
-def _ot_plan(M, reg, n_iter_max, tol=1e-9, assignment=True):
+def _ot_plan(M, reg, n_iter_max, tol=1e-9, metric=None, overwrite_cost=False):
     """OT plan between uniform weights: exact when ``reg`` is None, entropic otherwise."""
     if reg is None:
-        return _emd(M, assignment=assignment)
+        return _emd(M, metric=metric, overwrite_cost=overwrite_cost)
     n, m = M.shape
     if M.max() / reg < _SAFE_COST_RATIO:
         return ot.sinkhorn(
@@ -366,9 +363,9 @@ class _JDOTBase(_TargetModelMixin, BaseDAEstimator):
         blocks = _make_blocks(n_s, n_t, self.batch_size, rng, codes, exact=not self.approx_)
         if self.approx_:
             scale = _cost_scale(Xs, Xt, self.metric, self.cost_norm, rng)
-            costs = [_cost(Xs[S], Xt[T], self.metric) / scale for S, T in blocks]
+            costs = [cost_matrix(Xs[S], Xt[T], self.metric) / scale for S, T in blocks]
         else:
-            M = _cost(Xs, Xt, self.metric)
+            M = cost_matrix(Xs, Xt, self.metric)
             if self.cost_norm is not None:
                 M /= {"mean": np.mean, "median": np.median, "max": np.max}[self.cost_norm](M)
             costs = [M]
@@ -557,8 +554,7 @@ class JDOTClassifier(_JDOTBase):
             feat = 0.0
             for b, ((S, T), D) in enumerate(zip(blocks, costs, strict=True)):
                 G = _emd(D if L is None else _joint_cost(D, L[:, T], codes[S], alpha),
-                         warm_support=supports[b],
-                         assignment=assignment_suits(self.metric))
+                         warm_support=supports[b], metric=self.metric)
                 supports[b] = (G.row, G.col)
                 feat += _transport_cost(G, D)
                 # Mass of each source class sent to each target point, rescaled so that
@@ -686,8 +682,7 @@ class JDOTRegressor(_JDOTBase):
             for b, ((S, T), D) in enumerate(zip(blocks, costs, strict=True)):
                 if pred is not None:
                     D = _joint_cost(D, (ys[S, None] - pred[None, T]) ** 2, None, alpha)
-                G = _emd(D, warm_support=supports[b],
-                         assignment=assignment_suits(self.metric))
+                G = _emd(D, warm_support=supports[b], metric=self.metric)
                 supports[b] = (G.row, G.col)
                 feat += _transport_cost(G, D)
                 # Moments of the labels sent to each target: enough to evaluate the
@@ -855,13 +850,13 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
         mass = np.zeros((n_t, values.shape[1]))
         count = np.zeros(n_t)
         for S, T in blocks:
-            M = _cost(Xs[S], Xt[T], self.metric)
+            M = cost_matrix(Xs[S], Xt[T], self.metric)
             if scale is not None:
                 M /= scale
             elif self.cost_norm is not None:
                 M /= {"mean": np.mean, "median": np.median, "max": np.max}[self.cost_norm](M)
-            G = _ot_plan(M, reg, self.n_iter_max,
-                         assignment=assignment_suits(self.metric))
+            # M is rebuilt for every block: the exact solver may overwrite it.
+            G = _ot_plan(M, reg, self.n_iter_max, metric=self.metric, overwrite_cost=True)
             # Normalise by the mass each target receives (1/|T| for exact plans).
             mass[T] += (G.T @ values[S]) / np.maximum(G.sum(axis=0), 1e-300)[:, None]
             count[T] += 1.0
@@ -1113,7 +1108,7 @@ class JCPOT(_TargetModelMixin, BaseDAEstimator):
             costs, codes = [], []
             for (Xk, ck), blocks_k in zip(sources, s_blocks, strict=True):
                 S = blocks_k[b % len(blocks_k)]
-                costs.append(_cost(Xk[S], Xt[T], self.metric))
+                costs.append(cost_matrix(Xk[S], Xt[T], self.metric))
                 codes.append(ck[S])
             if self.cost_norm is not None:
                 if scale is None:
