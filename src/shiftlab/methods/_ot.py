@@ -376,9 +376,6 @@ def sinkhorn(
         schedule = stages + [reg]
 
     K = np.empty(M.shape, dtype=dtype)
-    # Kernel rebuilds read the cost in the kernel's precision: with several stages a
-    # float32 copy (one pass) halves the memory each rebuild reads.
-    M_k = M.astype(dtype) if dtype != M.dtype and len(schedule) > 1 else M
     log_domain = False
     n_iter, err, converged = 0, np.inf, False
     # Division by an underflowed sum is detected below (non-finite scalings).
@@ -387,7 +384,7 @@ def sinkhorn(
             final = stage == len(schedule) - 1
             stage_iter = max_iter if final else 10
             stage_tol = tol if final else 1e-3
-            f, u = _row_softmin(M_k, g, a, eps, K)
+            f, u = _row_softmin(M, g, a, eps, K)
             v = np.ones(nt, dtype=dtype)
             it, err = 0, np.inf
             ok = True
@@ -411,7 +408,7 @@ def sinkhorn(
                     f += eps * np.log(u)
                     g += eps * np.log(v)
                     np.add(f[:, None], g[None, :], out=K, casting="same_kind")
-                    np.subtract(K, M_k, out=K, casting="same_kind")
+                    np.subtract(K, M, out=K, casting="same_kind")
                     K /= eps
                     np.exp(K, out=K)
                     u = np.ones(ns, dtype=dtype)
