@@ -88,6 +88,10 @@ _INNER_CAP = 0.25
 # near-uniform stages above it, which barely move the potentials, are skipped
 # (exact assignments 1,000 x 1,000: 10-20% faster, one kernel pass saved per stage).
 _FIRST_STAGE_DIV = 16.0
+# exact_assignment's dual estimate starts lower still (kernel entries >= e^-64 ~ 1e-28,
+# still normal float32): only its duals' quality matters, not the entropic plan, and
+# the assignment is 5-12% faster than from 1/16 with identical results.
+_ASSIGN_STAGE_DIV = 64.0
 
 
 # ---------------------------------------------------------------------------- costs
@@ -296,6 +300,7 @@ def sinkhorn(
     dtype=np.float64,
     return_plan: bool = True,
     plan_dtype=np.float64,
+    first_stage_div: float = _FIRST_STAGE_DIV,
 ) -> SinkhornResult:
     r"""Entropic OT, :math:`\min_{P \in \Pi(a, b)} \langle P, M\rangle + reg \sum P\log P`.
 
@@ -337,6 +342,10 @@ def sinkhorn(
     plan_dtype : {numpy.float64, numpy.float32}, default=numpy.float64
         Precision of the returned plan; ``float32`` with ``dtype=float32`` returns the
         kernel buffer itself (no conversion pass, no second ``ns x nt`` array).
+    first_stage_div : float, default=16.0
+        Epsilon-scaling starts at the spread of the costs divided by this (kernel
+        entries at least ``exp(-first_stage_div)`` of their row maximum). Larger values
+        skip more stages; 64 still keeps float32 kernels far from underflow (1e-28).
 
     Returns
     -------
@@ -368,7 +377,7 @@ def sinkhorn(
     if eps_scaling and not warm:
         # From the spread of the costs (see _FIRST_STAGE_DIV): at that scale the kernel
         # cannot underflow, and each step keeps the previous potentials a good start.
-        eps = float(M.max() - M.min()) / _FIRST_STAGE_DIV
+        eps = float(M.max() - M.min()) / first_stage_div
         stages = []
         while eps > scaling_step * reg:
             stages.append(eps)
@@ -694,7 +703,7 @@ def exact_assignment(M: np.ndarray) -> np.ndarray:
     scale = float(M.mean())
     if scale > 0 and n > 1:
         res = sinkhorn(M, 0.005 * scale, max_iter=30, tol=1e-4, dtype=np.float32,
-                       return_plan=False, scaling_step=4.0)
+                       return_plan=False, scaling_step=4.0, first_stage_div=_ASSIGN_STAGE_DIV)
         M -= res.f[:, None]
         M -= res.g[None, :]
     rows, cols = linear_sum_assignment(M)
