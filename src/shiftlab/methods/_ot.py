@@ -308,11 +308,12 @@ def sinkhorn(
     ``diag(u) K diag(v)`` with ``K = exp((f + g - M) / reg)``; each half step is one
     matrix-vector product, and ``(u, v)`` are absorbed into ``(f, g)`` (and ``K``
     recomputed) as soon as they leave ``[e^-40, e^40]``. Without a warm start the
-    regularisation is first divided by ``scaling_step`` from 1/16 of the spread of the
-    costs down to ``reg`` (epsilon-scaling, at most 10 iterations per stage), which makes
-    small ``reg`` (1e-3 of the cost scale) tractable. Each stage starts with a log-domain row
-    update, so no kernel row is empty; if a row or column underflows anyway the solve
-    switches to log-domain iterations. The result is therefore always finite.
+    regularisation is first divided by ``scaling_step`` from the spread of the costs
+    over ``first_stage_div`` down to ``reg`` (epsilon-scaling, at most 10 iterations per
+    stage), which makes small ``reg`` (1e-3 of the cost scale) tractable. Each stage
+    starts with a log-domain row update, so no kernel row is empty; if a row or column
+    underflows anyway the solve switches to log-domain iterations. The result is
+    therefore always finite.
 
     Parameters
     ----------
@@ -375,7 +376,7 @@ def sinkhorn(
 
     schedule = [reg]
     if eps_scaling and not warm:
-        # From the spread of the costs (see _FIRST_STAGE_DIV): at that scale the kernel
+        # From the spread of the costs over first_stage_div: at that scale the kernel
         # cannot underflow, and each step keeps the previous potentials a good start.
         eps = float(M.max() - M.min()) / first_stage_div
         stages = []

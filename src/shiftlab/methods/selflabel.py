@@ -58,14 +58,16 @@ from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
-from shiftlab.methods._ot import cost_matrix, exact_plan
+from shiftlab.methods._ot import COST_METRICS, cost_matrix, exact_plan
 from shiftlab.methods.base import BaseDAEstimator
 from shiftlab.methods.registry import register_method
 
 __all__ = ["DASVM", "JCPOT", "JDOTClassifier", "JDOTRegressor", "OTLabelProp"]
 
-_METRICS = ("sqeuclidean", "euclidean", "cosine", "cityblock")
-_COST_NORMS = (None, "mean", "median", "max")
+_METRICS = COST_METRICS  # what cost_matrix builds
+# Statistic of the cost that each cost_norm divides it by (None: no normalisation).
+_COST_STATS = {"mean": np.mean, "median": np.median, "max": np.max}
+_COST_NORMS = (None, *_COST_STATS)
 # Below this ratio max(M) / reg, kernel entries exp(-M / reg) stay above 1e-87 and the
 # Sinkhorn scalings far from float64 over/underflow; above it the entropic solvers switch
 # to the log domain.
@@ -133,7 +135,7 @@ def _cost_scale(Xs, Xt, metric, norm, rng, max_points=1000):
     if Xt.shape[0] > max_points:
         Xt = Xt[rng.choice(Xt.shape[0], max_points, replace=False)]
     M = cost_matrix(Xs, Xt, metric)
-    scale = {"mean": np.mean, "median": np.median, "max": np.max}[norm](M)
+    scale = _COST_STATS[norm](M)
     return float(scale) if scale > 0 else 1.0
 
 
@@ -367,7 +369,7 @@ class _JDOTBase(_TargetModelMixin, BaseDAEstimator):
         else:
             M = cost_matrix(Xs, Xt, self.metric)
             if self.cost_norm is not None:
-                M /= {"mean": np.mean, "median": np.median, "max": np.max}[self.cost_norm](M)
+                M /= _COST_STATS[self.cost_norm](M)
             costs = [M]
         self.n_blocks_ = len(blocks)
         return blocks, costs
@@ -854,7 +856,7 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
             if scale is not None:
                 M /= scale
             elif self.cost_norm is not None:
-                M /= {"mean": np.mean, "median": np.median, "max": np.max}[self.cost_norm](M)
+                M /= _COST_STATS[self.cost_norm](M)
             # M is rebuilt for every block: the exact solver may overwrite it.
             G = _ot_plan(M, reg, self.n_iter_max, metric=self.metric, overwrite_cost=True)
             # Normalise by the mass each target receives (1/|T| for exact plans).
@@ -1112,8 +1114,7 @@ class JCPOT(_TargetModelMixin, BaseDAEstimator):
                 codes.append(ck[S])
             if self.cost_norm is not None:
                 if scale is None:
-                    stat = {"mean": np.mean, "median": np.median, "max": np.max}
-                    scale = float(stat[self.cost_norm](np.concatenate(
+                    scale = float(_COST_STATS[self.cost_norm](np.concatenate(
                         [M.ravel() for M in costs]))) or 1.0
                 costs = [M / scale for M in costs]
             h, m_b, it = _jcpot_block(costs, codes, n_classes, reg, self.max_iter, self.tol)
