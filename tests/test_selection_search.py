@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
 
 from shiftlab.data import mask_target_labels
 from shiftlab.exceptions import DataValidationError
@@ -170,6 +172,85 @@ def test_adding_scorers_after_the_search_reuses_records_without_fitting(data):
     np.testing.assert_array_equal(late, early)
 
 
+class CountingScaler(StandardScaler):
+    """StandardScaler whose fits are counted (class-level, shared by clones)."""
+
+    n_fit = 0
+
+    def fit(self, X, y=None, sample_weight=None):
+        type(self).n_fit += 1
+        return super().fit(X, y, sample_weight)
+
+
+class UnsharedPipeline(DAPipeline):
+    """Overrides fit, which turns prefix sharing off: every candidate fits every step."""
+
+    def fit(self, X, y=None, sample_domain=None, **fit_params):
+        return super().fit(X, y, sample_domain, **fit_params)
+
+
+def _scaled_pipe(cls=DAPipeline):
+    return cls([("scale", CountingScaler()), *make_da("CORAL", LogisticRegression()).steps])
+
+
+def test_label_free_leading_steps_are_fitted_once_per_set_of_rows(data, outer):
+    # The scaler's parameters are not in the grid: every candidate of an inner split
+    # would fit the same scaler on the same rows, so the search fits it once per split
+    # (and once per split for circular validation's backward fits), with the very same
+    # scores and selections as a search that fits it for every candidate.
+    X, y, sd = data
+    train, test = outer
+    kwargs = dict(scorers=["IW", "CircV", "SND", "MixVal", "oracle"], inner_cv=2,
+                  random_state=0, return_search=True)
+    CountingScaler.n_fit = 0
+    table, search = evaluate_split(_scaled_pipe(), GRID, X, y, sd, train, test, **kwargs)
+    shared_fits = CountingScaler.n_fit
+    CountingScaler.n_fit = 0
+    ref, ref_search = evaluate_split(_scaled_pipe(UnsharedPipeline), GRID, X, y, sd, train,
+                                     test, **kwargs)
+    unshared_fits = CountingScaler.n_fit
+    cols = [c for c in table.columns if c != "mean_fit_time"]
+    pd.testing.assert_frame_equal(table[cols], ref[cols], check_exact=True)
+    n_backward = search.refit_cache.n_fits
+    assert n_backward == ref_search.refit_cache.n_fits > 0
+    assert unshared_fits == 4 * 2 + n_backward + search.n_outer_fits
+    assert shared_fits == 2 + 2 + search.n_outer_fits
+
+
+def test_pipeline_prefix_completes_to_the_plain_fit(data):
+    X, y, sd = data
+    y = mask_target_labels(y, sd)
+    pipe = _scaled_pipe()
+    assert pipe.shareable_prefix() == 1
+    assert pipe.shareable_prefix({"coral__assume_centered": True}) == 1
+    assert pipe.shareable_prefix({"scale__with_mean": False}) == 0
+    assert pipe.shareable_prefix({"steps": pipe.steps}) == 0
+    assert _scaled_pipe(UnsharedPipeline).shareable_prefix() == 0
+    prefix = pipe.fit_prefix(X, y, sd)
+    assert [name for name, _ in prefix.steps] == ["scale"]
+    plain = clone(pipe).fit(X, y, sd)
+    completed = clone(pipe).fit_after(prefix)
+    assert completed.steps_[0][1] is prefix.steps[0][1]  # shared, not refitted
+    np.testing.assert_array_equal(completed.predict_proba(X, sd), plain.predict_proba(X, sd))
+    skipped = completed.final_outputs(prefix.transform(X, sd), sd, ("predict_proba",),
+                                      skip_steps=1)
+    np.testing.assert_array_equal(skipped["predict_proba"], plain.predict_proba(X, sd))
+    np.testing.assert_array_equal(skipped["features"], plain.transform(X, sd))
+    # Same rows, other labels (circular validation's pseudo-labels).
+    y_other = np.where(sd >= 0, 1 - y, y)
+    np.testing.assert_array_equal(
+        clone(pipe).fit_after(prefix, y=y_other).predict(X, sd),
+        clone(pipe).fit(X, y_other, sd).predict(X, sd),
+    )
+    with pytest.raises(ValueError, match="starts with"):
+        make_da("CORAL", LogisticRegression()).fit_after(prefix)
+    with pytest.raises(ValueError, match="n_steps must be in"):
+        pipe.fit_prefix(X, y, sd, 3)
+    adapter_prefix = pipe.fit_prefix(X, y, sd, 2)
+    with pytest.raises(ValueError, match="label-free"):
+        clone(pipe).fit_after(adapter_prefix, y=y_other)
+
+
 def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
     # What a benchmark job does: store the state of a split, add scorers later.
     X, y, sd = data
@@ -188,6 +269,15 @@ def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
     cols = [c for c in table.columns if c != "mean_fit_time"]
     pd.testing.assert_frame_equal(more[more["scorer"].isin(["IW", "oracle"])][cols]
                                   .reset_index(drop=True), table[cols], check_exact=True)
+    # Records written by earlier versions (joblib.dump) still load.
+    import joblib
+
+    joblib.dump(state, tmp_path / "old.joblib", compress=3)
+    old = OuterSplitSearch.load(tmp_path / "old.joblib")
+    pd.testing.assert_frame_equal(old.table()[cols], table[cols], check_exact=True)
+    joblib.dump({"not": "a search"}, tmp_path / "other.joblib")
+    with pytest.raises(DataValidationError, match="does not hold an OuterSplitSearch"):
+        OuterSplitSearch.load(tmp_path / "other.joblib")
 
 
 def test_feature_scorer_needs_stored_features(data):
@@ -377,7 +467,7 @@ def test_density_ratio_weights_are_fitted_once_per_split(data, outer, monkeypatc
 def test_label_metrics_equal_scikit_learns(y_true, data):
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-    from shiftlab.selection.search import label_metrics
+    from shiftlab.selection.metrics import accuracy, balanced_accuracy, label_metrics
 
     pred = data.draw(st.lists(st.integers(0, 5), min_size=len(y_true), max_size=len(y_true)))
     got = label_metrics(np.array(y_true), np.array(pred))
@@ -387,6 +477,9 @@ def test_label_metrics_equal_scikit_learns(y_true, data):
         assert got["test_balanced_accuracy"] == pytest.approx(
             balanced_accuracy_score(y_true, pred))
         assert got["test_f1"] == pytest.approx(f1_score(y_true, pred, average="macro"))
+        # The scorers' single metrics are the very same numbers, bit for bit.
+        assert accuracy(y_true, pred) == accuracy_score(y_true, pred)
+        assert balanced_accuracy(y_true, pred) == balanced_accuracy_score(y_true, pred)
     # String labels go through the same confusion matrix.
     names = np.array(["a", "b", "c", "d", "e", "f"])
     assert label_metrics(names[y_true], names[pred]) == got

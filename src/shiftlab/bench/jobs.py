@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import platform
 import socket
 import time
@@ -37,7 +38,7 @@ from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
 from shiftlab.methods.base import make_da_pipeline
 from shiftlab.selection import evaluate_split, get_scorer
-from shiftlab.selection.search import OuterRecord, target_metrics
+from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metrics
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
 
 __all__ = ["build_estimator", "job_seed", "outer_split_indices", "rescore_job", "run_job"]
@@ -284,14 +285,13 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _save_search(search, path: Path) -> None:
     """Keep the job's records so scorers added later are computed without refitting."""
-    import joblib
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        joblib.dump(search, tmp, compress=3)
+        search.save(tmp)
         os.replace(tmp, path)
-    except (OSError, TypeError, AttributeError):  # unpicklable user estimator: no rescoring
+    except (OSError, TypeError, AttributeError, pickle.PicklingError):
+        # An unpicklable user estimator (a lambda inside, ...): the job cannot be rescored.
         tmp.unlink(missing_ok=True)
 
 
@@ -301,12 +301,10 @@ def rescore_job(job: Job, missing: tuple[str, ...]) -> pd.DataFrame | None:
     Returns ``None`` when the records are not available (the job then runs again).
     Realistic scorers cost no fit; circular validation refits on the stored splits.
     """
-    import joblib
-
     path = _records_path(job)
     if path is None or not path.exists():
         return None
-    search = joblib.load(path)
+    search = OuterSplitSearch.load(path)
     for name in missing:
         search.add_scorer(get_scorer(name))
     search.evaluate()

@@ -17,6 +17,7 @@ step sees them, so that no method can read them, whatever the caller passes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -36,6 +37,7 @@ __all__ = [
     "BaseAdapter",
     "BaseDAEstimator",
     "DAPipeline",
+    "PipelinePrefix",
     "make_da_pipeline",
     "prepare_fit",
     "prepare_predict",
@@ -187,6 +189,54 @@ class BaseDAEstimator(BaseEstimator):
         return accuracy_score(y, pred)
 
 
+def _transform_steps(steps, X, sample_domain):
+    """Pass validated rows through fitted steps (adapters also receive the domains)."""
+    for _, step in steps:
+        if isinstance(step, BaseAdapter):
+            X = step.transform(X, sample_domain)
+        else:
+            X = step.transform(X)
+    return X
+
+
+@dataclass
+class PipelinePrefix:
+    """The first steps of a :class:`DAPipeline`, fitted on some training rows.
+
+    Built by :meth:`DAPipeline.fit_prefix` and completed by :meth:`DAPipeline.fit_after`;
+    model selection shares one per set of rows between the candidates that can
+    (:meth:`DAPipeline.shareable_prefix`).
+
+    Attributes
+    ----------
+    steps : list of (str, estimator)
+        The fitted steps (shared, never refitted: later fits clone their own steps).
+    X : ndarray
+        The training rows as these steps output them.
+    y, sample_domain : ndarray
+        The validated training labels (target labels masked) and domains.
+    weights : ndarray
+        Product of the sample weights of the reweighting steps (ones if none).
+    reweighted : bool
+        Whether some step reweighted.
+    n_features_in : int
+        Features of the rows given to the pipeline.
+    """
+
+    steps: list
+    X: np.ndarray
+    y: np.ndarray
+    sample_domain: np.ndarray
+    weights: np.ndarray
+    n_features_in: int
+    reweighted: bool = False
+
+    def transform(self, X, sample_domain=None) -> np.ndarray:
+        """New rows (``sample_domain=None``: all target) through the prefix's steps."""
+        X, sample_domain = prepare_predict(X, sample_domain)
+        return _transform_steps(self.steps, X, sample_domain)
+
+
 def _final_has(name):
     def check(self):
         return hasattr(self.steps[-1][1], name)
@@ -271,39 +321,111 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
 
         ``fit_params`` are forwarded to the final estimator's ``fit``.
         """
-        self._validate_steps()
-        X, y, sample_domain = prepare_fit(X, y, sample_domain)
-        self.n_features_in_ = X.shape[1]
-        weights = np.ones(X.shape[0])
-        reweighted = False
-        fitted = []
+        return self.fit_after(self.fit_prefix(X, y, sample_domain, 0), **fit_params)
+
+    def shareable_prefix(self, params=()) -> int:
+        """How many leading steps candidates differing only in ``params`` can share.
+
+        Those are the plain scikit-learn transformers (fitted without labels, like a
+        ``StandardScaler``) before the first adapter and before the first step a key of
+        ``params`` (``"<step>__<param>"``) sets. Fitted on the same rows, they come out
+        identical for every such candidate, so model selection fits them once per set of
+        rows (:meth:`fit_prefix`, :meth:`fit_after`). Always 0 for a subclass that
+        overrides :meth:`fit`, whose own ``fit`` must then run.
+        """
+        touched = {key.partition("__")[0] for key in params}
+        if "steps" in touched or type(self).fit is not DAPipeline.fit:
+            return 0
+        n = 0
         for name, step in self.steps[:-1]:
+            if isinstance(step, BaseAdapter) or name in touched:
+                break
+            n += 1
+        return n
+
+    def fit_prefix(self, X, y=None, sample_domain=None, n_steps=None) -> PipelinePrefix:
+        """Fit the first ``n_steps`` steps (default :meth:`shareable_prefix`).
+
+        Returns the fitted steps with the training rows they output, to be completed by
+        :meth:`fit_after` of this pipeline or of any pipeline sharing those steps.
+        """
+        self._validate_steps()
+        if n_steps is None:
+            n_steps = self.shareable_prefix()
+        if not 0 <= n_steps < len(self.steps):
+            raise ValueError(
+                f"n_steps must be in [0, {len(self.steps) - 1}] (the final estimator is "
+                f"never part of a prefix), got {n_steps}."
+            )
+        X, y, sample_domain = prepare_fit(X, y, sample_domain)
+        prefix = PipelinePrefix(
+            steps=[], X=X, y=y, sample_domain=sample_domain,
+            weights=np.ones(X.shape[0]), n_features_in=X.shape[1],
+        )
+        return self._fit_steps(prefix, self.steps[:n_steps])
+
+    @staticmethod
+    def _fit_steps(prefix: PipelinePrefix, steps) -> PipelinePrefix:
+        X, weights, reweighted = prefix.X, prefix.weights, prefix.reweighted
+        fitted = list(prefix.steps)
+        for name, step in steps:
             step = clone(step)
             if isinstance(step, BaseAdapter):
-                X, w = step.fit_adapt(X, y, sample_domain)
+                X, w = step.fit_adapt(X, prefix.y, prefix.sample_domain)
                 if w is not None:
                     weights = weights * np.asarray(w, dtype=float)
                     reweighted = True
             else:
                 X = step.fit_transform(X)
             fitted.append((name, step))
+        return PipelinePrefix(
+            steps=fitted, X=X, y=prefix.y, sample_domain=prefix.sample_domain,
+            weights=weights, reweighted=reweighted, n_features_in=prefix.n_features_in,
+        )
+
+    def fit_after(self, prefix: PipelinePrefix, y=None, **fit_params):
+        """Fit the steps after a fitted prefix (from :meth:`fit_prefix`), then the final one.
+
+        The prefix's steps must be fitted versions of this pipeline's first steps (same
+        names); they become the first entries of ``steps_``. ``y`` replaces the labels
+        the prefix was fitted with (same rows, other labels: circular validation's
+        pseudo-labels); only a prefix of label-free transformers allows it.
+        """
+        self._validate_steps()
+        n = len(prefix.steps)
+        names = [name for name, _ in self.steps[:n]]
+        if [name for name, _ in prefix.steps] != names:
+            raise ValueError(
+                f"The prefix fits steps {[name for name, _ in prefix.steps]}, but this "
+                f"pipeline starts with {names}."
+            )
+        if y is not None:
+            if any(isinstance(step, BaseAdapter) for _, step in prefix.steps):
+                raise ValueError(
+                    "fit_after(y=...) needs a prefix of label-free transformers; this one "
+                    "has an adapter, which was fitted with other labels."
+                )
+            _, y, _ = prepare_fit(prefix.X, y, prefix.sample_domain)
+            prefix = replace(prefix, y=y)
+        done = self._fit_steps(prefix, self.steps[n:-1])
+        X, y, sample_domain = done.X, done.y, done.sample_domain
+        self.n_features_in_ = done.n_features_in
         name, final = self.steps[-1]
         final = clone(final)
         if isinstance(final, BaseDAEstimator):
             final.fit(X, y, sample_domain)
         else:
             src = source_mask(sample_domain)
-            if reweighted:
+            if done.reweighted:
                 if not has_fit_parameter(final, "sample_weight"):
                     raise TypeError(
                         f"{type(final).__name__} does not accept sample_weight, which the "
                         "reweighting adapter needs; use an estimator that does (e.g. "
                         "LogisticRegression, SVC)."
                     )
-                fit_params = {**fit_params, "sample_weight": weights[src]}
+                fit_params = {**fit_params, "sample_weight": done.weights[src]}
             final.fit(X[src], y[src], **fit_params)
-        fitted.append((name, final))
-        self.steps_ = fitted
+        self.steps_ = [*done.steps, (name, final)]
         if hasattr(final, "classes_"):
             self.classes_ = final.classes_
         return self
@@ -313,12 +435,7 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
         """The representation the final estimator sees (used by feature-based scorers)."""
         check_is_fitted(self, "steps_")
         X, sample_domain = prepare_predict(X, sample_domain)
-        for _, step in self.steps_[:-1]:
-            if isinstance(step, BaseAdapter):
-                X = step.transform(X, sample_domain)
-            else:
-                X = step.transform(X)
-        return X
+        return _transform_steps(self.steps_[:-1], X, sample_domain)
 
     def _final_call(self, method, X, sample_domain):
         Xt = self.transform(X, sample_domain)
@@ -332,15 +449,23 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
     def predict(self, X, sample_domain=None):
         return self._final_call("predict", X, sample_domain)
 
-    def final_outputs(self, X, sample_domain=None, methods=("predict",)):
+    def final_outputs(self, X, sample_domain=None, methods=("predict",), *, skip_steps=0):
         """Several outputs of the final estimator from one pass through the adapters.
 
         Returns a dict with ``"features"`` (as :meth:`transform`) and, for each name in
         ``methods`` the final estimator provides, its output on those features. Model
         selection records predictions, probabilities, decision values and features of
         the same rows; this computes the adaptation once instead of once per output.
+        With ``skip_steps=k``, ``X`` is the output of the first ``k`` fitted steps
+        (:meth:`PipelinePrefix.transform` of a shared prefix), which are not run again.
         """
-        Xt = self.transform(X, sample_domain)
+        if skip_steps:
+            check_is_fitted(self, "steps_")
+            if sample_domain is None:
+                sample_domain = np.full(X.shape[0], DEFAULT_TARGET_DOMAIN)
+            Xt = _transform_steps(self.steps_[skip_steps:-1], X, sample_domain)
+        else:
+            Xt = self.transform(X, sample_domain)
         final = self.steps_[-1][1]
         out = {"features": Xt}
         is_da = isinstance(final, BaseDAEstimator)

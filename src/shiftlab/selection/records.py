@@ -87,6 +87,12 @@ def call_with_domain(model, method: str, X, sample_domain):
     return func(X)
 
 
+def _shareable_steps(estimator, params) -> int:
+    """Leading steps of ``estimator`` that candidates setting ``params`` can share."""
+    shareable = getattr(estimator, "shareable_prefix", None)
+    return shareable(params) if shareable is not None else 0
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -265,6 +271,24 @@ class SplitContext:
             )
         return self._cache["weights"]
 
+    def shared_prefix(self, estimator, params):
+        """The label-free first steps of ``estimator`` fitted on this split's training rows.
+
+        ``None`` unless ``estimator`` is a pipeline whose leading transformers ``params``
+        leave alone (:meth:`~shiftlab.methods.DAPipeline.shareable_prefix`); those steps
+        come out the same for every such candidate, so they are fitted once per split.
+        """
+        n_steps = _shareable_steps(estimator, params)
+        if not n_steps:
+            return None
+        # The estimator itself is kept in the cached value, so its id is not reused.
+        _, prefix = self.cached(
+            ("prefix", id(estimator), n_steps),
+            lambda: (estimator, estimator.fit_prefix(
+                self.X_train, self.y_train, self.sample_domain_train, n_steps)),
+        )
+        return prefix
+
     def cached(self, key, compute):
         """Generic per-split cache for other candidate-independent resources."""
         if key not in self._cache:
@@ -367,6 +391,9 @@ class RefitRequest:
     X_predict: np.ndarray
     sample_domain_predict: np.ndarray
     constant: Any = None  # when set, skip the fit: the model predicts this constant
+    #: Requests with the same ``rows_key`` fit on the same rows and predict the same
+    #: rows (labels may differ): their label-free leading steps are fitted once.
+    rows_key: Any = None
 
 
 class FitCache:
@@ -399,21 +426,58 @@ class FitCache:
                 todo.append(r)
         if not todo:
             return
-        outs = Parallel(n_jobs=n_jobs)(delayed(_run_refit)(estimator, r) for r in todo)
+        prefixes: dict = {}  # (rows_key, n_steps) -> shared prefix, for this run only
+        shared = [_shared_refit_prefix(estimator, r, prefixes) for r in todo]
+        outs = Parallel(n_jobs=n_jobs)(
+            delayed(_run_refit)(estimator, r, pre) for r, pre in zip(todo, shared, strict=True)
+        )
         for r, out in zip(todo, outs, strict=True):
             self._store[r.key] = out
             self.n_fits += r.constant is None
 
 
-def _run_refit(estimator, request: RefitRequest):
+def _shared_refit_prefix(estimator, request: RefitRequest, prefixes: dict):
+    """``(prefix, X_predict through it)`` shared by the requests of one ``rows_key``.
+
+    ``None`` when there is nothing to share (no key, a constant, a failed prefix fit:
+    the request then fits on its own and reports its own error).
+    """
+    if request.rows_key is None or request.constant is not None:
+        return None
+    n_steps = _shareable_steps(estimator, request.params)
+    if not n_steps:
+        return None
+    key = (request.rows_key, n_steps)
+    if key not in prefixes:
+        try:
+            prefix = estimator.fit_prefix(
+                request.X_fit, request.y_fit, request.sample_domain_fit, n_steps
+            )
+            X_pred = prefix.transform(request.X_predict, request.sample_domain_predict)
+            prefixes[key] = (prefix, X_pred)
+        except Exception:
+            prefixes[key] = None
+    return prefixes[key]
+
+
+def _run_refit(estimator, request: RefitRequest, shared=None):
     if request.constant is not None:
         return np.full(len(request.X_predict), request.constant)
     model = clone(estimator).set_params(**request.params)
     try:
-        model.fit(request.X_fit, request.y_fit, sample_domain=request.sample_domain_fit)
-        return np.asarray(
-            call_with_domain(model, "predict", request.X_predict, request.sample_domain_predict)
-        )
+        if shared is None:
+            model.fit(request.X_fit, request.y_fit, sample_domain=request.sample_domain_fit)
+            pred = call_with_domain(
+                model, "predict", request.X_predict, request.sample_domain_predict
+            )
+        else:
+            prefix, X_pred = shared
+            model.fit_after(prefix, y=request.y_fit)
+            pred = model.final_outputs(
+                X_pred, request.sample_domain_predict, ("predict",),
+                skip_steps=len(prefix.steps),
+            )["predict"]
+        return np.asarray(pred)
     except Exception as exc:  # a failed backward fit scores NaN, like a failed candidate
         warnings.warn(f"Derived refit {request.key} failed: {exc!r}", stacklevel=2)
         return None
@@ -439,13 +503,16 @@ def _as_float(a):
     return None if a is None else np.asarray(a, dtype=float)
 
 
-def _model_outputs(model, X, sample_domain, methods, features: bool) -> dict:
+def _model_outputs(model, X, sample_domain, methods, features: bool, skip_steps=0) -> dict:
     """``{"predict": ..., <other methods>: ..., "features": ...}`` of ``model`` on ``X``.
 
     A :class:`~shiftlab.methods.DAPipeline` computes them from one adapter pass
     (:meth:`~shiftlab.methods.DAPipeline.final_outputs`); other models through one call
-    per output. Outputs the model lacks are absent.
+    per output. Outputs the model lacks are absent. ``skip_steps > 0``: ``X`` already
+    went through the pipeline's first steps (a shared prefix).
     """
+    if skip_steps:
+        return model.final_outputs(X, sample_domain, methods, skip_steps=skip_steps)
     if hasattr(model, "final_outputs"):
         return model.final_outputs(X, sample_domain, methods)
     out = {"predict": call_with_domain(model, "predict", X, sample_domain)}
@@ -459,13 +526,23 @@ def _model_outputs(model, X, sample_domain, methods, features: bool) -> dict:
     return out
 
 
-def _fill_record(rec, model, context, store_features) -> None:
-    """Predictions, probabilities, decision values and features of the validation rows."""
+def _fill_record(rec, model, context, store_features, prefix=None) -> None:
+    """Predictions, probabilities, decision values and features of the validation rows.
+
+    With a shared ``prefix`` (see :meth:`SplitContext.shared_prefix`), the rows go
+    through its steps once per split, not once per candidate.
+    """
     methods = _OUTPUTS[context.kind]
     Xs, sds = context.X_source_val, context.sample_domain_source_val
     Xt, sdt = context.X_target_val, context.sample_domain_target_val
-    src = _model_outputs(model, Xs, sds, methods, store_features)
-    tgt = _model_outputs(model, Xt, sdt, methods, store_features) if len(Xt) else {}
+    skip = 0
+    if prefix is not None:
+        skip = len(prefix.steps)
+        Xs = context.cached((id(prefix), "source_val"), lambda: prefix.transform(Xs, sds))
+        if len(Xt):
+            Xt = context.cached((id(prefix), "target_val"), lambda: prefix.transform(Xt, sdt))
+    src = _model_outputs(model, Xs, sds, methods, store_features, skip)
+    tgt = _model_outputs(model, Xt, sdt, methods, store_features, skip) if len(Xt) else {}
     rec.pred_source_val = np.asarray(src["predict"])
     rec.pred_target_val = np.asarray(tgt["predict"]) if len(Xt) else None
     if context.kind == "classification":
@@ -475,7 +552,12 @@ def _fill_record(rec, model, context, store_features) -> None:
         rec.decision_source_val = _as_float(src.get("decision_function"))
         rec.decision_target_val = _as_float(tgt.get("decision_function"))
         if len(Xt):
-            mix = _model_outputs(model, context.mix_inputs(), sdt, ("predict",), False)
+            mix_rows = context.mix_inputs()
+            if prefix is not None:
+                mix_rows = context.cached(
+                    (id(prefix), "mix"), lambda: prefix.transform(mix_rows, sdt)
+                )
+            mix = _model_outputs(model, mix_rows, sdt, ("predict",), False, skip)
             rec.pred_target_mix = np.asarray(mix["predict"])
     if store_features:
         rec.features_source_val = _as_float(src.get("features"))
@@ -517,7 +599,11 @@ def fit_candidate(
     model = clone(estimator).set_params(**params)
     t0 = time.perf_counter()
     try:
-        model.fit(context.X_train, context.y_train, sample_domain=context.sample_domain_train)
+        prefix = context.shared_prefix(estimator, params)
+        if prefix is None:
+            model.fit(context.X_train, context.y_train, sample_domain=context.sample_domain_train)
+        else:
+            model.fit_after(prefix)
     except Exception as exc:
         if error_score == "raise":
             raise
@@ -531,7 +617,7 @@ def fit_candidate(
     rec.fit_time = time.perf_counter() - t0
     t0 = time.perf_counter()
     Xs, Xt = context.X_source_val, context.X_target_val
-    _fill_record(rec, model, context, store_features)
+    _fill_record(rec, model, context, store_features, prefix)
     if store_features and rec.features_source_val is None and not hasattr(model, "transform"):
         rec.features_source_val = np.asarray(Xs, dtype=float).reshape(len(Xs), -1)
         rec.features_target_val = np.asarray(Xt, dtype=float).reshape(len(Xt), -1)

@@ -29,17 +29,13 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    accuracy_score,
-    adjusted_mutual_info_score,
-    balanced_accuracy_score,
-    mean_squared_error,
-)
+from sklearn.metrics import adjusted_mutual_info_score, mean_squared_error
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from shiftlab.exceptions import DataValidationError, unknown_name
+from shiftlab.selection.metrics import accuracy, balanced_accuracy
 from shiftlab.selection.records import (
     CandidateRecord,
     RefitRequest,
@@ -269,7 +265,7 @@ class SourceAccuracy(UnsupervisedScorer):
         y, pred = context.y_source_val, record.pred_source_val
         if context.kind == "regression":
             return -float(mean_squared_error(y, pred))
-        return float(accuracy_score(y, pred))
+        return accuracy(y, pred)
 
 
 class ImportanceWeighted(UnsupervisedScorer):
@@ -702,6 +698,7 @@ class CircularValidation(RefitScorer):
             X_predict=Xs,
             sample_domain_predict=_swap_domains(sds),
             constant=constant,
+            rows_key=(self.refit_key, record.split),
         )
 
     def score(self, record, context, refit_prediction):
@@ -711,8 +708,8 @@ class CircularValidation(RefitScorer):
         if context.kind == "regression":
             return -float(mean_squared_error(y, refit_prediction))
         if self.metric == "accuracy":
-            return float(accuracy_score(y, refit_prediction))
-        return float(balanced_accuracy_score(y, refit_prediction))
+            return accuracy(y, refit_prediction)
+        return balanced_accuracy(y, refit_prediction)
 
 
 class SupervisedOracle(OracleScorer):
@@ -740,7 +737,7 @@ class SupervisedOracle(OracleScorer):
         y = labels.y_target_val
         if context.kind == "regression":
             return -float(mean_squared_error(y, record.pred_target_val))
-        return float(accuracy_score(y, record.pred_target_val))
+        return accuracy(y, record.pred_target_val)
 
 
 class FunctionScorer(UnsupervisedScorer):
