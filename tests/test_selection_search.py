@@ -251,6 +251,54 @@ def test_pipeline_prefix_completes_to_the_plain_fit(data):
         clone(pipe).fit_after(adapter_prefix, y=y_other)
 
 
+class _Opaque:
+    """A fitted model seen through its public methods only (not a DAPipeline)."""
+
+    def __init__(self, model):
+        self.model, self.classes_ = model, model.classes_
+
+    def predict(self, X, sample_domain=None):
+        return self.model.predict(X, sample_domain)
+
+    def predict_proba(self, X, sample_domain=None):
+        return self.model.predict_proba(X, sample_domain)
+
+    def decision_function(self, X, sample_domain=None):
+        return self.model.decision_function(X, sample_domain)
+
+    def transform(self, X, sample_domain=None):
+        return self.model.transform(X, sample_domain)
+
+
+@pytest.mark.parametrize("method", ["CORAL", "SA", "DensityReweight"])
+def test_stacked_outputs_equal_those_of_separate_calls(data, method):
+    # A DAPipeline's records come from one call on source, target and MixVal rows
+    # stacked, other models' from one call per part and output: same numbers.
+    from shiftlab.selection.records import (
+        CandidateRecord,
+        SplitContext,
+        _fill_record,
+        fit_candidate,
+    )
+
+    X, y, sd = data
+    y = mask_target_labels(y, sd)
+    tr, va = next(StratifiedDomainShuffleSplit(1, test_size=0.3, random_state=0).split(X, y, sd))
+    sv, tv = va[sd[va] >= 0], va[sd[va] < 0]
+    ctx = SplitContext(0, X[sv], y[sv], X[tv], sd[sv], sd[tv], X[tr], y[tr], sd[tr])
+    pipe = DAPipeline([("scale", StandardScaler()),
+                       *make_da(method, LogisticRegression()).steps])
+    stacked = fit_candidate(pipe, {}, 0, ctx, store_estimator=True)
+    separate = CandidateRecord(0, {}, 0)
+    _fill_record(separate, _Opaque(stacked.estimator), ctx, store_features=True)
+    for name in ("pred_source_val", "pred_target_val", "proba_source_val", "proba_target_val",
+                 "decision_source_val", "decision_target_val", "features_source_val",
+                 "features_target_val", "pred_target_mix", "classes"):
+        got, want = getattr(stacked, name), getattr(separate, name)
+        assert got is not None and got.shape == want.shape, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+
+
 def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
     # What a benchmark job does: store the state of a split, add scorers later.
     X, y, sd = data

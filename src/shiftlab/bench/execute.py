@@ -60,12 +60,13 @@ def _context():
     ctx = mp.get_context(method)
     if method == "forkserver":
         # Children fork from a server that has imported shiftlab and its dependencies
-        # once, instead of importing them again for every job. That includes the method
-        # modules: they import POT, which imports torch when it is installed (about 2 s
-        # per job otherwise, which tripled the quick benchmark's time).
+        # once, instead of importing them again for every job. That includes POT, which
+        # the OT methods import on first use and which imports torch when it is
+        # installed (about 2 s per job otherwise, which tripled the quick benchmark's
+        # time).
         from shiftlab.methods.registry import METHOD_MODULES
 
-        ctx.set_forkserver_preload(["shiftlab.bench.jobs", *METHOD_MODULES])
+        ctx.set_forkserver_preload(["shiftlab.bench.jobs", *METHOD_MODULES, "ot"])
     return ctx
 
 

@@ -85,7 +85,9 @@ class BaseAdapter(BaseEstimator):
         in-sample maps (e.g. barycentric OT maps) apply and ``sample_weight`` is ``None``
         for methods that do not reweight;
     ``transform(X, sample_domain=None)``
-        adapt *new* rows (``sample_domain=None``: all target).
+        adapt *new* rows (``sample_domain=None``: all target), each row on its own: the
+        output of a row must not depend on the other rows of the call (model selection
+        stacks validation parts into one call).
     """
 
     #: Whether the adapter yields sample weights (reweighting family).

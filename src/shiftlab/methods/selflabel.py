@@ -43,7 +43,6 @@ import math
 import warnings
 
 import numpy as np
-import ot
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -199,6 +198,8 @@ def _ot_plan(M, reg, n_iter_max, tol=1e-9, metric=None, overwrite_cost=False):
         return _emd(M, metric=metric, overwrite_cost=overwrite_cost)
     n, m = M.shape
     if M.max() / reg < _SAFE_COST_RATIO:
+        import ot  # here, not at module level: POT imports torch when it is installed (~1 s)
+
         return ot.sinkhorn(
             np.full(n, 1.0 / n), np.full(m, 1.0 / m), M, reg, numItermax=n_iter_max, stopThr=tol
         )

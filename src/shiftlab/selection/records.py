@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_memory
 
 from shiftlab.data.convention import is_masked, label_kind
 from shiftlab.exceptions import TargetLabelLeakError
+from shiftlab.methods.base import DAPipeline
 
 __all__ = [
     "CandidateRecord",
@@ -530,35 +531,56 @@ def _fill_record(rec, model, context, store_features, prefix=None) -> None:
     """Predictions, probabilities, decision values and features of the validation rows.
 
     With a shared ``prefix`` (see :meth:`SplitContext.shared_prefix`), the rows go
-    through its steps once per split, not once per candidate.
+    through its steps once per split, not once per candidate. A
+    :class:`~shiftlab.methods.DAPipeline` gets all parts (source and target validation
+    rows, MixVal probes) in one call: its steps adapt rows one by one, so stacking them
+    only saves the per-call overhead, which dominates on validation folds.
     """
     methods = _OUTPUTS[context.kind]
     Xs, sds = context.X_source_val, context.sample_domain_source_val
     Xt, sdt = context.X_target_val, context.sample_domain_target_val
+    parts = {"source": (Xs, sds)}
+    if len(Xt):
+        parts["target"] = (Xt, sdt)
+        if context.kind == "classification":
+            parts["mix"] = (context.mix_inputs(), sdt)
     skip = 0
     if prefix is not None:
         skip = len(prefix.steps)
-        Xs = context.cached((id(prefix), "source_val"), lambda: prefix.transform(Xs, sds))
-        if len(Xt):
-            Xt = context.cached((id(prefix), "target_val"), lambda: prefix.transform(Xt, sdt))
-    src = _model_outputs(model, Xs, sds, methods, store_features, skip)
-    tgt = _model_outputs(model, Xt, sdt, methods, store_features, skip) if len(Xt) else {}
+        parts = {
+            name: (context.cached((id(prefix), name), lambda X=X, sd=sd: prefix.transform(X, sd)),
+                   sd)
+            for name, (X, sd) in parts.items()
+        }
+    if isinstance(model, DAPipeline):
+        stacked = _model_outputs(
+            model,
+            np.concatenate([X for X, _ in parts.values()]),
+            np.concatenate([sd for _, sd in parts.values()]),
+            methods, store_features, skip,
+        )
+        ends = np.cumsum([len(X) for X, _ in parts.values()])
+        outs = {
+            name: {key: value[end - len(X):end] for key, value in stacked.items()}
+            for (name, (X, _)), end in zip(parts.items(), ends, strict=True)
+        }
+    else:
+        outs = {
+            name: _model_outputs(model, X, sd, ("predict",) if name == "mix" else methods,
+                                 store_features and name != "mix", skip)
+            for name, (X, sd) in parts.items()
+        }
+    src, tgt = outs["source"], outs.get("target", {})
     rec.pred_source_val = np.asarray(src["predict"])
-    rec.pred_target_val = np.asarray(tgt["predict"]) if len(Xt) else None
+    rec.pred_target_val = np.asarray(tgt["predict"]) if tgt else None
     if context.kind == "classification":
         rec.classes = np.asarray(getattr(model, "classes_", np.unique(context.y_source_val)))
         rec.proba_source_val = _as_float(src.get("predict_proba"))
         rec.proba_target_val = _as_float(tgt.get("predict_proba"))
         rec.decision_source_val = _as_float(src.get("decision_function"))
         rec.decision_target_val = _as_float(tgt.get("decision_function"))
-        if len(Xt):
-            mix_rows = context.mix_inputs()
-            if prefix is not None:
-                mix_rows = context.cached(
-                    (id(prefix), "mix"), lambda: prefix.transform(mix_rows, sdt)
-                )
-            mix = _model_outputs(model, mix_rows, sdt, ("predict",), False, skip)
-            rec.pred_target_mix = np.asarray(mix["predict"])
+        if "mix" in outs:
+            rec.pred_target_mix = np.asarray(outs["mix"]["predict"])
     if store_features:
         rec.features_source_val = _as_float(src.get("features"))
         rec.features_target_val = _as_float(tgt.get("features"))
