@@ -533,6 +533,29 @@ def test_label_metrics_equal_scikit_learns(y_true, data):
     assert label_metrics(names[y_true], names[pred]) == got
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    positive=st.lists(st.booleans(), min_size=2, max_size=40),
+    data=st.data(),
+)
+def test_binary_roc_auc_equals_scikit_learns(positive, data):
+    from sklearn.metrics import roc_auc_score
+
+    from shiftlab.selection.metrics import binary_roc_auc
+
+    # Few distinct scores, so that ties (counted one half) are common.
+    scores = data.draw(st.lists(st.sampled_from([-1.0, 0.0, 0.25, 0.5, 3.0]),
+                                min_size=len(positive), max_size=len(positive)))
+    if len(set(positive)) < 2:
+        with pytest.raises(ValueError, match="one class is absent"):
+            binary_roc_auc(positive, scores)
+        return
+    assert binary_roc_auc(positive, scores) == pytest.approx(
+        roc_auc_score(positive, scores), rel=1e-12, abs=1e-12)
+    with pytest.raises(ValueError, match="finite"):
+        binary_roc_auc(positive, [np.nan] * len(positive))
+
+
 def test_sample_domain_detection_is_per_function_and_survives_odd_callables():
     """The signature check is cached per function: two classes with a same-named method
     keep their own answer, and callables without ``__func__`` are still inspected."""

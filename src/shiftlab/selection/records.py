@@ -494,7 +494,8 @@ def _maybe(model, method, X, sd):
         return None
 
 
-_OUTPUTS = {
+#: What the search records of a model, per kind of task.
+MODEL_OUTPUTS = {
     "classification": ("predict", "predict_proba", "decision_function"),
     "regression": ("predict",),
 }
@@ -504,7 +505,7 @@ def _as_float(a):
     return None if a is None else np.asarray(a, dtype=float)
 
 
-def _model_outputs(model, X, sample_domain, methods, features: bool, skip_steps=0) -> dict:
+def model_outputs(model, X, sample_domain, methods, features: bool, skip_steps=0) -> dict:
     """``{"predict": ..., <other methods>: ..., "features": ...}`` of ``model`` on ``X``.
 
     A :class:`~shiftlab.methods.DAPipeline` computes them from one adapter pass
@@ -536,7 +537,7 @@ def _fill_record(rec, model, context, store_features, prefix=None) -> None:
     rows, MixVal probes) in one call: its steps adapt rows one by one, so stacking them
     only saves the per-call overhead, which dominates on validation folds.
     """
-    methods = _OUTPUTS[context.kind]
+    methods = MODEL_OUTPUTS[context.kind]
     Xs, sds = context.X_source_val, context.sample_domain_source_val
     Xt, sdt = context.X_target_val, context.sample_domain_target_val
     parts = {"source": (Xs, sds)}
@@ -553,7 +554,7 @@ def _fill_record(rec, model, context, store_features, prefix=None) -> None:
             for name, (X, sd) in parts.items()
         }
     if isinstance(model, DAPipeline):
-        stacked = _model_outputs(
+        stacked = model_outputs(
             model,
             np.concatenate([X for X, _ in parts.values()]),
             np.concatenate([sd for _, sd in parts.values()]),
@@ -566,7 +567,7 @@ def _fill_record(rec, model, context, store_features, prefix=None) -> None:
         }
     else:
         outs = {
-            name: _model_outputs(model, X, sd, ("predict",) if name == "mix" else methods,
+            name: model_outputs(model, X, sd, ("predict",) if name == "mix" else methods,
                                  store_features and name != "mix", skip)
             for name, (X, sd) in parts.items()
         }

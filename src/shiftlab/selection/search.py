@@ -58,8 +58,9 @@ from shiftlab.data.convention import (
     mask_target_labels,
 )
 from shiftlab.exceptions import DataValidationError
-from shiftlab.selection.metrics import label_metrics
+from shiftlab.selection.metrics import binary_roc_auc, label_metrics
 from shiftlab.selection.records import (
+    MODEL_OUTPUTS,
     CandidateRecord,
     FitCache,
     SplitContext,
@@ -67,6 +68,7 @@ from shiftlab.selection.records import (
     accepts_sample_domain,
     call_with_domain,
     fit_candidate,
+    model_outputs,
 )
 from shiftlab.selection.scorers import DEFAULT_REALISTIC, BaseScorer, get_scorer
 from shiftlab.selection.splitters import check_domain_cv
@@ -190,16 +192,14 @@ def _fit_outer(estimator, params, candidate, X, y, sd, X_test, sd_test, kind, er
     rec.fit_time = time.perf_counter() - t0
     if len(X_test) == 0:
         return rec
-    rec.pred = np.asarray(call_with_domain(model, "predict", X_test, sd_test))
+    # One adapter pass for all outputs when the model offers it (final_outputs).
+    out = model_outputs(model, X_test, sd_test, MODEL_OUTPUTS[kind], features=False)
+    rec.pred = np.asarray(out["predict"])
     if kind == "classification":
         rec.classes = np.asarray(getattr(model, "classes_", np.unique(y[sd >= 0])))
         for attr, method in (("proba", "predict_proba"), ("decision", "decision_function")):
-            if hasattr(model, method):
-                try:
-                    out = call_with_domain(model, method, X_test, sd_test)
-                    setattr(rec, attr, np.asarray(out, dtype=float))
-                except (AttributeError, NotImplementedError):
-                    pass
+            if out.get(method) is not None:
+                setattr(rec, attr, np.asarray(out[method], dtype=float))
     return rec
 
 
@@ -225,7 +225,7 @@ def target_metrics(kind: str, y_true, rec: OuterRecord | None) -> dict[str, floa
             else:
                 s = None
             if s is not None:
-                out["test_roc_auc"] = float(roc_auc_score(y_true == classes[1], s))
+                out["test_roc_auc"] = binary_roc_auc(y_true == classes[1], s)
         elif classes is not None and rec.proba is not None:
             out["test_roc_auc"] = float(
                 roc_auc_score(y_true, rec.proba, multi_class="ovr", labels=classes)
@@ -361,14 +361,14 @@ class OuterSplitSearch:
     def save(self, path) -> None:
         """Write the split's state (records, caches, labels), for rescoring.
 
-        A gzip-compressed (level 1) pickle: pickle's C implementation and the fastest
-        zlib level write a benchmark job's records in about 60% of the time of
-        ``joblib.dump(compress=3)`` (whose pickler is pure Python), at the same size.
+        A plain pickle (C implementation, highest protocol): 1-3 ms for a benchmark
+        job's records where ``joblib.dump(compress=3)`` (a pure-Python pickler, then
+        zlib) took 12-35 ms. Compression halved the files at most: they hold float
+        predictions and features, which zlib barely shrinks.
         """
-        import gzip
         import pickle
 
-        with gzip.open(path, "wb", compresslevel=1) as fh:
+        with open(path, "wb") as fh:
             pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
@@ -446,24 +446,37 @@ class OuterSplitSearch:
             times = [self.records[(c, s)].fit_time for s in range(self.n_inner)]
             fit_time[c] = np.nanmean(times) if np.isfinite(times).any() else np.nan
         param_names = sorted({k for p in self.candidates for k in p})
+        # What does not depend on the scorer, computed once per candidate.
+        per_candidate = [
+            {
+                "outer_split": self.outer_split,
+                "candidate": c,
+                "params": _params_str(params),
+                **{f"param_{k}": _param_value(params.get(k)) for k in param_names},
+            }
+            for c, params in enumerate(self.candidates)
+        ]
         rows = []
         for name, scorer in self.scorers.items():
             vals = self.scores[name]
             mean = self._mean(name)
             ranks = pd.Series(mean).rank(ascending=False, method="min").to_numpy()
+            finite = np.isfinite(vals)
+            n_finite = finite.sum(axis=1)
+            with warnings.catch_warnings():  # all-NaN rows: std NaN, as below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                std = np.nanstd(np.where(finite, vals, np.nan), axis=1)
             sel = self.selected.get(name)
-            for c, params in enumerate(self.candidates):
+            for c in range(len(self.candidates)):
                 is_sel = sel == c
                 row = {
-                    "outer_split": self.outer_split,
-                    "candidate": c,
-                    "params": _params_str(params),
-                    **{f"param_{k}": _param_value(params.get(k)) for k in param_names},
+                    **per_candidate[c],
                     "scorer": name,
                     "oracle": bool(scorer.uses_target_labels),
                     "inner_score": float(mean[c]),
-                    "inner_score_std": _nanstd(vals[c]),
-                    "n_inner": int(np.isfinite(vals[c]).sum()),
+                    # The spread over inner splits (NaN with fewer than two scores).
+                    "inner_score_std": float(std[c]) if n_finite[c] > 1 else float("nan"),
+                    "n_inner": int(n_finite[c]),
                     "rank": float(ranks[c]),
                     "selected": bool(is_sel),
                 }
@@ -498,12 +511,6 @@ class OuterSplitSearch:
                         }
                     )
         return pd.DataFrame(rows)
-
-
-def _nanstd(values) -> float:
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    return float(finite.std()) if finite.size > 1 else float("nan")
 
 
 def _prepare(X, y, sample_domain):
