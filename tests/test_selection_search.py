@@ -242,6 +242,13 @@ def test_pipeline_prefix_completes_to_the_plain_fit(data):
         clone(pipe).fit_after(prefix, y=y_other).predict(X, sd),
         clone(pipe).fit(X, y_other, sd).predict(X, sd),
     )
+    # A transformer after the prefix that scales in place leaves the shared rows alone.
+    in_place = DAPipeline([("scale", StandardScaler()), ("again", StandardScaler(copy=False)),
+                           ("logisticregression", LogisticRegression())])
+    shared = in_place.fit_prefix(X, y, sd, 1)
+    rows_before = shared.X.copy()
+    clone(in_place).fit_after(shared)
+    np.testing.assert_array_equal(shared.X, rows_before)
     with pytest.raises(ValueError, match="starts with"):
         make_da("CORAL", LogisticRegression()).fit_after(prefix)
     with pytest.raises(ValueError, match="n_steps must be in"):

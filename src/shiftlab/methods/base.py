@@ -378,6 +378,10 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
                     weights = weights * np.asarray(w, dtype=float)
                     reweighted = True
             else:
+                if X is prefix.X and prefix.steps:
+                    # A shared prefix's rows: a transformer fitting in place (copy=False)
+                    # must not change them under the other candidates.
+                    X = X.copy()
                 X = step.fit_transform(X)
             fitted.append((name, step))
         return PipelinePrefix(

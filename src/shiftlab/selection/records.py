@@ -42,6 +42,7 @@ from shiftlab.exceptions import TargetLabelLeakError
 from shiftlab.methods.base import DAPipeline
 
 __all__ = [
+    "MODEL_OUTPUTS",
     "CandidateRecord",
     "FitCache",
     "RefitRequest",
@@ -51,6 +52,7 @@ __all__ = [
     "call_with_domain",
     "density_ratio",
     "fit_candidate",
+    "model_outputs",
 ]
 
 
