@@ -306,6 +306,27 @@ def test_stacked_outputs_equal_those_of_separate_calls(data, method):
         np.testing.assert_array_equal(got, want, err_msg=name)
 
 
+def test_candidate_model_sets_params_without_touching_the_template():
+    from shiftlab.selection.records import candidate_model
+
+    pipe = _scaled_pipe()
+    before = pipe.get_params(deep=True)
+    params = {"coral__assume_centered": True, "logisticregression__C": 0.5}
+    model = candidate_model(pipe, params)
+    want = clone(pipe).set_params(**params).get_params(deep=True)
+    got = model.get_params(deep=True)
+    assert {k: v for k, v in got.items() if "__" in k} == {
+        k: v for k, v in want.items() if "__" in k}
+    assert pipe.get_params(deep=True) == before  # the template keeps its parameters
+    # Untouched steps are shared (fit clones them), touched ones are fresh copies.
+    assert model.steps[0][1] is pipe.steps[0][1]
+    assert model.steps[1][1] is not pipe.steps[1][1]
+    # A subclass may have more parameters: it is cloned as a whole.
+    unshared = _scaled_pipe(UnsharedPipeline)
+    sub = candidate_model(unshared, params)
+    assert type(sub) is UnsharedPipeline and sub.steps[0][1] is not unshared.steps[0][1]
+
+
 def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
     # What a benchmark job does: store the state of a split, add scorers later.
     X, y, sd = data

@@ -67,6 +67,7 @@ from shiftlab.selection.records import (
     SplitLabels,
     accepts_sample_domain,
     call_with_domain,
+    candidate_model,
     fit_candidate,
     model_outputs,
 )
@@ -179,7 +180,7 @@ class OuterRecord:
 
 def _fit_outer(estimator, params, candidate, X, y, sd, X_test, sd_test, kind, error_score):
     rec = OuterRecord(candidate=candidate)
-    model = clone(estimator).set_params(**params)
+    model = candidate_model(estimator, params)
     t0 = time.perf_counter()
     try:
         model.fit(X, y, sample_domain=sd)
