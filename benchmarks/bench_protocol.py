@@ -417,17 +417,19 @@ def _in_child(func, *args):
 
 
 # --------------------------------------------------------------------------- profile
-#: Functions whose cumulative time the profile reports: label -> (file suffix, name).
+#: Functions whose cumulative time the profile reports: label -> (file suffix, name)
+#: pairs (summed; none of them calls another).
 PROFILE_SPOTS = {
-    "inner fits + outputs (records.fit_candidate)": ("selection/records.py", "fit_candidate"),
-    "CircV backward refits (records.FitCache.run)": ("selection/records.py", "run"),
-    "outer refits (search.OuterSplitSearch.evaluate)": ("selection/search.py", "evaluate"),
-    "IW/DEV weights (records.density_ratio)": ("selection/records.py", "density_ratio"),
-    "save records (jobs._save_search)": ("bench/jobs.py", "_save_search"),
-    "  final estimator fits (SVC/LR .fit)": ("sklearn/svm/_base.py", "fit"),
-    "  adapter fits (methods.base.fit_adapt)": ("methods/base.py", "fit_adapt"),
-    "  sklearn input validation (check_array)": ("utils/validation.py", "check_array"),
-    "  inspect.signature (call_with_domain)": ("inspect.py", "signature"),
+    "inner fits + outputs (records.fit_candidate)": [("selection/records.py", "fit_candidate")],
+    "CircV backward refits (records.FitCache.run)": [("selection/records.py", "run")],
+    "outer refits (search.OuterSplitSearch.evaluate)": [("selection/search.py", "evaluate")],
+    "IW/DEV weights (records.density_ratio)": [("selection/records.py", "density_ratio")],
+    "save records (jobs._save_search)": [("bench/jobs.py", "_save_search")],
+    "  final estimator fits (SVC/LR .fit)": [("sklearn/svm/_base.py", "fit"),
+                                             ("linear_model/_logistic.py", "fit")],
+    "  adapter fits (methods.base.fit_adapt)": [("methods/base.py", "fit_adapt")],
+    "  sklearn input validation (check_array)": [("utils/validation.py", "check_array")],
+    "  inspect.signature (clone, get_params)": [("inspect.py", "signature")],
 }
 
 
@@ -455,9 +457,9 @@ def profile_shiftlab(toml_path: str, run_dir: str, top: int = 20) -> None:
         seconds = time.perf_counter() - start
         stats = pstats.Stats(prof)
         print(f"\n--- {job.label}: {seconds:.2f} s (under cProfile)")
-        for label, (suffix, name) in PROFILE_SPOTS.items():
+        for label, spots in PROFILE_SPOTS.items():
             cum = sum(v[3] for (f, _, n), v in stats.stats.items()
-                      if n == name and f.endswith(suffix))
+                      for suffix, name in spots if n == name and f.endswith(suffix))
             print(f"    {label:50s} {cum:7.2f} s")
         stats.sort_stats("tottime").print_stats(top)
 
