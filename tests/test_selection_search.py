@@ -356,6 +356,21 @@ def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
         OuterSplitSearch.load(tmp_path / "other.joblib")
 
 
+def test_a_search_that_cannot_be_pickled_leaves_no_records_file(data, outer, tmp_path):
+    # A user estimator holding a lambda cannot be stored for rescoring: the job goes on,
+    # and neither a records file nor a temporary is left behind.
+    from shiftlab.bench.jobs import _save_search
+
+    X, y, sd = data
+    train, test = outer
+    _, state = evaluate_split(_pipe(), GRID, X, y, sd, train, test, scorers=["PE"],
+                              inner_cv=2, random_state=0, return_search=True)
+    state.estimator.hook = lambda: None
+    path = tmp_path / "records" / "job.joblib"
+    _save_search(state, path)
+    assert list(path.parent.iterdir()) == []
+
+
 def test_feature_scorer_needs_stored_features(data):
     X, y, sd = data
     search = DomainSearchCV(_pipe(), {"logisticregression__C": [0.1, 1.0]}, scorers=["PE"],
