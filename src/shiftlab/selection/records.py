@@ -49,6 +49,7 @@ __all__ = [
     "SplitContext",
     "SplitLabels",
     "accepts_sample_domain",
+    "as_float",
     "call_with_domain",
     "candidate_model",
     "density_ratio",
@@ -92,26 +93,34 @@ def call_with_domain(model, method: str, X, sample_domain):
 
 
 def candidate_model(estimator, params: dict):
-    """An unfitted ``clone(estimator).set_params(**params)``, cheaper for a DAPipeline.
+    """An unfitted ``clone(estimator).set_params(**params)``.
 
-    A :class:`~shiftlab.methods.DAPipeline` clones every step when it fits and never
-    changes the steps it is given, so the steps ``params`` leave alone are shared with
-    ``estimator`` instead of cloned: each clone inspects signatures (about 40 us a step,
-    several per fit), which adds up over the thousands of fits of a search.
+    Estimators that can do it cheaper say so with a ``with_params`` method
+    (:meth:`~shiftlab.methods.DAPipeline.with_params` shares the steps ``params`` leave
+    alone).
     """
-    if type(estimator) is DAPipeline:  # subclasses may add parameters: clone those
-        touched = {key.partition("__")[0] for key in params}
-        if "steps" not in touched:
-            steps = [(name, clone(step) if name in touched else step)
-                     for name, step in estimator.steps]
-            return DAPipeline(steps).set_params(**params)
+    with_params = getattr(estimator, "with_params", None)
+    if with_params is not None:
+        return with_params(params)
     return clone(estimator).set_params(**params)
 
 
-def _shareable_steps(estimator, params) -> int:
-    """Leading steps of ``estimator`` that candidates setting ``params`` can share."""
+def _shared_prefix(cache: dict, rows_key, estimator, params, X, y, sample_domain):
+    """The leading steps of ``estimator`` that candidates setting ``params`` share.
+
+    Fitted on ``(X, y, sample_domain)`` once per ``rows_key`` (rows that are the same
+    for every candidate) and kept in ``cache``; ``None`` when ``estimator`` has no such
+    steps (see :meth:`~shiftlab.methods.DAPipeline.shareable_prefix`).
+    """
     shareable = getattr(estimator, "shareable_prefix", None)
-    return shareable(params) if shareable is not None else 0
+    n_steps = shareable(params) if shareable is not None else 0
+    if not n_steps:
+        return None
+    key = ("prefix", id(estimator), rows_key, n_steps)
+    if key not in cache:
+        # The estimator itself is kept in the cached value, so its id is not reused.
+        cache[key] = (estimator, estimator.fit_prefix(X, y, sample_domain, n_steps))
+    return cache[key][1]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -299,16 +308,8 @@ class SplitContext:
         leave alone (:meth:`~shiftlab.methods.DAPipeline.shareable_prefix`); those steps
         come out the same for every such candidate, so they are fitted once per split.
         """
-        n_steps = _shareable_steps(estimator, params)
-        if not n_steps:
-            return None
-        # The estimator itself is kept in the cached value, so its id is not reused.
-        _, prefix = self.cached(
-            ("prefix", id(estimator), n_steps),
-            lambda: (estimator, estimator.fit_prefix(
-                self.X_train, self.y_train, self.sample_domain_train, n_steps)),
-        )
-        return prefix
+        return _shared_prefix(self._cache, "train", estimator, params,
+                              self.X_train, self.y_train, self.sample_domain_train)
 
     def cached(self, key, compute):
         """Generic per-split cache for other candidate-independent resources."""
@@ -447,7 +448,7 @@ class FitCache:
                 todo.append(r)
         if not todo:
             return
-        prefixes: dict = {}  # (rows_key, n_steps) -> shared prefix, for this run only
+        prefixes: dict = {}  # shared prefixes and their outputs, for this run only
         shared = [_shared_refit_prefix(estimator, r, prefixes) for r in todo]
         outs = Parallel(n_jobs=n_jobs)(
             delayed(_run_refit)(estimator, r, pre) for r, pre in zip(todo, shared, strict=True)
@@ -465,20 +466,17 @@ def _shared_refit_prefix(estimator, request: RefitRequest, prefixes: dict):
     """
     if request.rows_key is None or request.constant is not None:
         return None
-    n_steps = _shareable_steps(estimator, request.params)
-    if not n_steps:
+    try:
+        prefix = _shared_prefix(prefixes, request.rows_key, estimator, request.params,
+                                request.X_fit, request.y_fit, request.sample_domain_fit)
+        if prefix is None:
+            return None
+        key = (id(prefix), "predict")
+        if key not in prefixes:
+            prefixes[key] = prefix.transform(request.X_predict, request.sample_domain_predict)
+        return prefix, prefixes[key]
+    except Exception:
         return None
-    key = (request.rows_key, n_steps)
-    if key not in prefixes:
-        try:
-            prefix = estimator.fit_prefix(
-                request.X_fit, request.y_fit, request.sample_domain_fit, n_steps
-            )
-            X_pred = prefix.transform(request.X_predict, request.sample_domain_predict)
-            prefixes[key] = (prefix, X_pred)
-        except Exception:
-            prefixes[key] = None
-    return prefixes[key]
 
 
 def _run_refit(estimator, request: RefitRequest, shared=None):
@@ -521,7 +519,8 @@ MODEL_OUTPUTS = {
 }
 
 
-def _as_float(a):
+def as_float(a):
+    """``a`` as a float array, ``None`` kept."""
     return None if a is None else np.asarray(a, dtype=float)
 
 
@@ -596,15 +595,15 @@ def _fill_record(rec, model, context, store_features, prefix=None) -> None:
     rec.pred_target_val = np.asarray(tgt["predict"]) if tgt else None
     if context.kind == "classification":
         rec.classes = np.asarray(getattr(model, "classes_", np.unique(context.y_source_val)))
-        rec.proba_source_val = _as_float(src.get("predict_proba"))
-        rec.proba_target_val = _as_float(tgt.get("predict_proba"))
-        rec.decision_source_val = _as_float(src.get("decision_function"))
-        rec.decision_target_val = _as_float(tgt.get("decision_function"))
+        rec.proba_source_val = as_float(src.get("predict_proba"))
+        rec.proba_target_val = as_float(tgt.get("predict_proba"))
+        rec.decision_source_val = as_float(src.get("decision_function"))
+        rec.decision_target_val = as_float(tgt.get("decision_function"))
         if "mix" in outs:
             rec.pred_target_mix = np.asarray(outs["mix"]["predict"])
     if store_features:
-        rec.features_source_val = _as_float(src.get("features"))
-        rec.features_target_val = _as_float(tgt.get("features"))
+        rec.features_source_val = as_float(src.get("features"))
+        rec.features_target_val = as_float(tgt.get("features"))
 
 
 def fit_candidate(

@@ -66,6 +66,7 @@ from shiftlab.selection.records import (
     SplitContext,
     SplitLabels,
     accepts_sample_domain,
+    as_float,
     call_with_domain,
     candidate_model,
     fit_candidate,
@@ -198,9 +199,8 @@ def _fit_outer(estimator, params, candidate, X, y, sd, X_test, sd_test, kind, er
     rec.pred = np.asarray(out["predict"])
     if kind == "classification":
         rec.classes = np.asarray(getattr(model, "classes_", np.unique(y[sd >= 0])))
-        for attr, method in (("proba", "predict_proba"), ("decision", "decision_function")):
-            if out.get(method) is not None:
-                setattr(rec, attr, np.asarray(out[method], dtype=float))
+        rec.proba = as_float(out.get("predict_proba"))
+        rec.decision = as_float(out.get("decision_function"))
     return rec
 
 
