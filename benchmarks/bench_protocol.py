@@ -42,6 +42,7 @@ Usage::
     python benchmarks/bench_protocol.py --estimator LogisticRegression --csv rows.csv
     python benchmarks/bench_protocol.py --inner-cv skada --n-jobs 2 --keep
     python benchmarks/bench_protocol.py --profile --methods DensityReweight KMM
+    python benchmarks/bench_protocol.py --estimator LogisticRegression --floor
 
 Defaults: datasets ``sim-covariate``, ``sim-target``, ``sim-conditional``,
 ``sim-subspace`` (task source->target; the generator is seeded, ``--data-seed``, so that
@@ -58,6 +59,14 @@ job (:func:`shiftlab.selection.search.mixval_seed`), so both probe the same targ
 outer split 0) under :mod:`cProfile` in a child process, printing where its time goes
 (candidate fits, circular validation's backward refits, outer refits, importance
 weights, saving records, scikit-learn input validation, ...).
+
+``--floor`` adds, after the comparison, a third child that runs every shiftlab job in
+one process and times apart the work no implementation of the protocol can skip: the
+final estimator's fits and the adapters' fits (every candidate on every inner split,
+circular validation's backward fits, the selected candidates' outer refits). Their sum
+divided by the number of workers is a floor on any implementation's wall time, and the
+skada side's wall time over it the largest ratio the protocol leaves room for with
+this estimator.
 
 Reading the agreement: rows where both sides selected the same candidate but report
 different accuracies come from the methods (shiftlab's reweighting adapters normalise
@@ -464,6 +473,112 @@ def profile_shiftlab(toml_path: str, run_dir: str, top: int = 20) -> None:
         stats.sort_stats("tottime").print_stats(top)
 
 
+# --------------------------------------------------------------------------- floor
+class _StopwatchSet:
+    """Wraps methods of classes with stopwatches; only the outermost call is timed, so an
+    estimator fitted inside an adapter's fit counts once, as adapter time."""
+
+    def __init__(self):
+        self.seconds, self.calls, self._depth, self._saved = {}, {}, 0, []
+
+    def wrap(self, cls, name: str, label: str) -> None:
+        import functools
+
+        original = getattr(cls, name)
+        self.seconds.setdefault(label, 0.0)
+        self.calls.setdefault(label, 0)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            if self._depth:
+                return original(*args, **kwargs)
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - start
+                self.calls[label] += 1
+                self._depth -= 1
+
+        self._saved.append((cls, name, cls.__dict__.get(name)))
+        setattr(cls, name, timed)
+
+    def restore(self) -> None:
+        for cls, name, original in reversed(self._saved):
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
+
+
+def measure_floor(toml_path: str, run_dir: str) -> dict:
+    """Child process: every shiftlab job, one after the other, with the work the protocol
+    cannot skip timed apart.
+
+    Any implementation of the protocol fits every candidate on every inner split, fits
+    circular validation's backward models and refits the selected candidates on the outer
+    train part; shiftlab already fits nothing more (shared scaler, one refit per selected
+    candidate). The seconds spent inside the final estimator's ``fit`` and the adapters'
+    ``fit_adapt`` (outermost calls, timed by wrapping the two classes' methods in this
+    child only) are thus a floor on any implementation's job time; predictions are timed
+    too but left out of the floor (their number depends on the scorers). BLAS and OpenMP
+    run one thread, as in the workers of both sides.
+    """
+    import dataclasses
+
+    from threadpoolctl import threadpool_limits
+
+    from shiftlab.bench.definition import load_definition
+    from shiftlab.bench.jobs import run_job
+    from shiftlab.bench.planner import plan_jobs
+    from shiftlab.methods.base import BaseAdapter
+
+    warnings.filterwarnings("ignore")
+    (Path(run_dir) / "records").mkdir(parents=True, exist_ok=True)
+    jobs = [dataclasses.replace(j, run_dir=run_dir)
+            for j in plan_jobs(load_definition(toml_path))]
+    clock = _StopwatchSet()
+    estimator_cls = type(jobs[0].estimator.build())
+    clock.wrap(estimator_cls, "fit", "estimator fits")
+    for name in ("predict", "predict_proba", "decision_function"):
+        if hasattr(estimator_cls, name):
+            clock.wrap(estimator_cls, name, "estimator predictions")
+    clock.wrap(BaseAdapter, "fit_adapt", "adapter fits")
+    try:
+        with threadpool_limits(1):
+            start = time.perf_counter()
+            for job in jobs:
+                run_job(job)
+            total = time.perf_counter() - start
+    finally:
+        clock.restore()
+    return {"job_seconds": total, "estimator": estimator_cls.__name__,
+            "seconds": clock.seconds, "calls": clock.calls}
+
+
+def report_floor(args, floor: dict, sk: dict | None) -> None:
+    from shiftlab.bench.execute import _n_workers
+
+    sec, calls, total = floor["seconds"], floor["calls"], floor["job_seconds"]
+    print("\n== Floor: the fits any implementation of this protocol performs "
+          "(shiftlab, all jobs in one process)")
+    for label in sec:
+        print(f"{label:22s}: {sec[label]:7.1f} s  {calls[label]:6d} calls  "
+              f"{sec[label] / total:6.1%} of the job time")
+    fits = sec["estimator fits"] + sec["adapter fits"]
+    print(f"{'everything else':22s}: {total - fits - sec.get('estimator predictions', 0):7.1f} s"
+          f"{'':15s}{(total - fits - sec.get('estimator predictions', 0)) / total:6.1%}"
+          f"   (scorers, records, splits, clones, input checks)")
+    workers = min(_n_workers(args.n_jobs), sk["n_jobs_run"] if sk else 10**9)
+    floor_wall = fits / workers
+    print(f"floor wall on {workers} worker(s): {floor_wall:.1f} s (fits only, perfectly "
+          "balanced, no start-up)")
+    if sk:
+        print(f"largest ratio any implementation can reach: skada wall {sk['wall']:.1f} s / "
+              f"{floor_wall:.1f} s = {sk['wall'] / floor_wall:.2f}x")
+
+
 # --------------------------------------------------------------------------- report
 def _fmt(x: float) -> str:
     return "  nan" if x is None or not np.isfinite(x) else f"{x:.3f}"
@@ -588,6 +703,9 @@ def parse_args(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the temporary run folder")
     p.add_argument("--profile", action="store_true",
                    help="only profile one shiftlab job per method (no skada side)")
+    p.add_argument("--floor", action="store_true",
+                   help="also time the fits no implementation can skip and print the "
+                        "largest ratio they leave room for")
     args = p.parse_args(argv)
     args.outer = args.outer or (2 if args.quick else 5)
     args.inner = args.inner or (3 if args.quick else 5)
@@ -623,6 +741,9 @@ def main(argv=None) -> None:
         sk = _in_child(run_skada_side, str(toml_path), args.n_jobs, args.inner_cv, args.seed)
         print(f"skada done: {sk['wall']:.1f} s wall", flush=True)
         report(args, sl, sk)
+        if args.floor:
+            floor = _in_child(measure_floor, str(toml_path), str(folder / "floor"))
+            report_floor(args, floor, sk)
     finally:
         if args.keep:
             print(f"\nrun folder kept: {folder}")

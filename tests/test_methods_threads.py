@@ -64,6 +64,15 @@ def test_small_inputs_get_one_blas_thread_and_large_ones_the_default(two_blas_th
     assert _ProbeEstimator().fit(X, y, sd).fit_threads_ == outside
 
 
-def test_blas_scope_thresholds():
+def test_blas_scope_thresholds(two_blas_threads):
     assert blas_scope(np.empty((SMALL_PROBLEM_ROWS, 1))).__class__.__name__ != "nullcontext"
     assert blas_scope(np.empty((SMALL_PROBLEM_ROWS + 1, 1))).__class__.__name__ == "nullcontext"
+
+
+def test_no_limit_is_set_when_blas_already_runs_one_thread():
+    # joblib's workers start with one BLAS thread per core share: nothing to limit there.
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert blas_scope(np.empty((10, 2))).__class__.__name__ == "nullcontext"
+        X, y, sd = _task(200)
+        assert _ProbeAdapter().fit(X, y, sd).fit_threads_ == 1
+        assert _blas_threads() == 1

@@ -42,6 +42,11 @@ def blas_threads(limit):
         return contextlib.nullcontext()
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()
+    blas = [lib for lib in _CONTROLLER.lib_controllers if lib.user_api == "blas"]
+    if all((lib.get_num_threads() or limit + 1) <= limit for lib in blas):
+        # Already within the limit (as in joblib's workers, which start with one thread
+        # per core share): asking costs 2 us, a limit-and-restore 20 us.
+        return contextlib.nullcontext()
     return _CONTROLLER.limit(limits=limit, user_api="blas")
 
 
