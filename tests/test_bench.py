@@ -142,6 +142,23 @@ def test_run_cache_hit_and_incremental_additions(tmp_path):
     assert plan_status(load_definition(d3), run_dir)["done"] == 8
 
 
+def test_scorer_needing_outputs_the_records_lack_reruns_those_jobs(tmp_path):
+    # ClassAMI reads transform features, which a run without such a scorer does not
+    # keep: the method's jobs run again (baselines are rescored from their records).
+    run_dir = tmp_path / "run"
+    first = run_benchmark(write_def(tmp_path), run_dir, progress=False)
+    before = RunStore(run_dir).results()
+    d2 = write_def(tmp_path, "d2.toml", scorers='"IW", "PE", "ClassAMI", "oracle"')
+    second = run_benchmark(d2, run_dir, progress=False)
+    assert second.n_failed == 0 and second.n_done == 2  # the DensityReweight jobs
+    after = RunStore(run_dir).results()
+    assert after.query("scorer == 'ClassAMI' and method == 'DensityReweight'")[
+        "inner_score"].notna().all()
+    old = comparable(after[after["scorer"] != "ClassAMI"])
+    pd.testing.assert_frame_equal(old, comparable(before))
+    assert first.n_done == 6
+
+
 def test_dry_run_counts(tmp_path):
     d1 = write_def(tmp_path)
     dry = run_benchmark(d1, tmp_path / "run", dry_run=True, progress=False)

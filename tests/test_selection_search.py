@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 from sklearn.preprocessing import StandardScaler
 
 from shiftlab.data import mask_target_labels
-from shiftlab.exceptions import DataValidationError
+from shiftlab.exceptions import DataValidationError, MissingOutputsError
 from shiftlab.methods import DAPipeline, make_da
 from shiftlab.selection import (
     CircularValidation,
@@ -376,8 +376,54 @@ def test_feature_scorer_needs_stored_features(data):
     search = DomainSearchCV(_pipe(), {"logisticregression__C": [0.1, 1.0]}, scorers=["PE"],
                             cv=1, inner_cv=2,
                             random_state=0).fit(X, y, sd)
-    with pytest.raises(DataValidationError, match="store_features=True"):
+    with pytest.raises(MissingOutputsError, match="store_features=True"):
         search.add_scorer("ClassAMI")
+
+
+class _NoProbaLR(LogisticRegression):
+    """Has predict_proba, which raises: the decision values must stand in for it."""
+
+    def predict_proba(self, X):
+        raise NotImplementedError("no probabilities here")
+
+
+def _margin_scorer():
+    return make_scorer(lambda rec, ctx: float(np.mean(np.abs(rec.decision_target_val))),
+                       name="margin", needs=("decision",))
+
+
+def test_decision_values_are_kept_only_for_scorers_that_read_them(data):
+    X, y, sd = data
+    grid = {"coral__assume_centered": [False, True]}
+
+    def search(scorers, estimator=None):
+        return DomainSearchCV(estimator or _pipe(), grid, scorers=scorers, cv=1, inner_cv=2,
+                              random_state=0).fit(X, y, sd)
+
+    def records(fitted):
+        return list(fitted.splits_[0].records.values())
+
+    plain = search(["PE", "MixVal"])
+    assert all(r.decision_target_val is None and r.proba_target_val is not None
+               for r in records(plain))
+    with_margin = search(["PE", "MixVal", _margin_scorer()])
+    assert all(r.decision_target_val is not None for r in records(with_margin))
+    assert with_margin.results_.query("scorer == 'margin'")["inner_score"].notna().all()
+    # Keeping them or not changes no other score.
+    cols = ["candidate", "scorer", "inner_score", "selected", "test_accuracy"]
+    same = with_margin.results_[with_margin.results_["scorer"] != "margin"][cols]
+    pd.testing.assert_frame_equal(same.reset_index(drop=True),
+                                  plain.results_[cols].reset_index(drop=True))
+    # Added after the search, the scorer cannot be served from the records: say so.
+    with pytest.raises(MissingOutputsError, match="needs=\\('decision',\\)"):
+        plain.add_scorer(_margin_scorer())
+
+    # Without usable probabilities the decision values are kept and read as such.
+    for estimator in (RidgeClassifier(), _NoProbaLR()):
+        fitted = search(["PE"], DAPipeline(make_da("CORAL", estimator).steps))
+        assert all(r.proba_target_val is None and r.decision_target_val is not None
+                   for r in records(fitted))
+        assert fitted.results_.query("scorer == 'PE'")["inner_score"].notna().all()
 
 
 def test_refits_of_the_same_winner_are_shared_across_scorers(data):

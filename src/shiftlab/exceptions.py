@@ -16,6 +16,7 @@ __all__ = [
     "DataValidationError",
     "DatasetNotAvailableError",
     "DownloadError",
+    "MissingOutputsError",
     "ShiftlabError",
     "TargetLabelLeakError",
     "UnknownNameError",
@@ -29,6 +30,11 @@ class ShiftlabError(Exception):
 
 class DataValidationError(ShiftlabError, ValueError):
     """Arrays given to shiftlab do not follow the domain data convention."""
+
+
+class MissingOutputsError(DataValidationError):
+    """A scorer added to a finished search reads outputs its records did not keep
+    (``transform`` features, decision values); the search must run again with it."""
 
 
 class TargetLabelLeakError(DataValidationError):

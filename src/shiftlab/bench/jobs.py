@@ -36,6 +36,7 @@ from shiftlab.bench.datasets import load_benchmark_dataset
 from shiftlab.bench.planner import Job
 from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
+from shiftlab.exceptions import MissingOutputsError
 from shiftlab.methods.base import make_da_pipeline
 from shiftlab.selection import evaluate_split, get_scorer
 from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metrics
@@ -298,15 +299,19 @@ def _save_search(search, path: Path) -> None:
 def rescore_job(job: Job, missing: tuple[str, ...]) -> pd.DataFrame | None:
     """Rows of scorers added after ``job`` ran, computed from its stored records.
 
-    Returns ``None`` when the records are not available (the job then runs again).
+    Returns ``None`` when the records are not available, or lack outputs a new scorer
+    reads (``transform`` features, decision values): the job then runs again.
     Realistic scorers cost no fit; circular validation refits on the stored splits.
     """
     path = _records_path(job)
     if path is None or not path.exists():
         return None
     search = OuterSplitSearch.load(path)
-    for name in missing:
-        search.add_scorer(get_scorer(name))
+    try:
+        for name in missing:
+            search.add_scorer(get_scorer(name))
+    except MissingOutputsError:  # the records lack what a new scorer reads
+        return None
     search.evaluate()
     table = search.table()
     frame = table[table["scorer"].isin(missing)].copy()

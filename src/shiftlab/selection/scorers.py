@@ -89,7 +89,9 @@ class BaseScorer:
         ``True`` for scorers that need a derived fit (circular validation).
     needs : tuple of str
         Record fields the scorer reads (``"proba"`` means probabilities or decision
-        values, ``"features"`` the ``transform`` outputs).
+        values, ``"features"`` the ``transform`` outputs, ``"decision"`` the decision
+        values themselves: a search keeps those of models with ``predict_proba`` only
+        for scorers that declare this need).
     tasks : tuple of str
         Label kinds supported: ``"classification"`` and/or ``"regression"``.
     """
@@ -129,6 +131,9 @@ class BaseScorer:
                     return False
             elif need == "features":
                 if record.features_target_val is None:
+                    return False
+            elif need == "decision":
+                if record.decision_target_val is None:
                     return False
             elif getattr(record, need, None) is None:
                 return False

@@ -57,7 +57,7 @@ from shiftlab.data.convention import (
     label_kind,
     mask_target_labels,
 )
-from shiftlab.exceptions import DataValidationError
+from shiftlab.exceptions import DataValidationError, MissingOutputsError
 from shiftlab.selection.metrics import binary_roc_auc, label_metrics
 from shiftlab.selection.records import (
     MODEL_OUTPUTS,
@@ -138,6 +138,29 @@ def _check_estimator(estimator) -> None:
             "scikit-learn estimators in a DA pipeline, e.g. "
             "shiftlab.methods.make_da_pipeline(LogisticRegression()), so that target "
             "rows are handled (and masked) properly."
+        )
+
+
+def _reads_decision(scorer: BaseScorer) -> bool:
+    """Whether ``scorer`` reads decision values themselves (not as stand-in probabilities)."""
+    return any(need == "decision" or need.startswith("decision_") for need in scorer.needs)
+
+
+def _check_stored_outputs(scorer: BaseScorer, rec) -> None:
+    """Raise if ``rec`` lacks what ``scorer`` reads because the search chose not to keep
+    it (the scorer was not part of the search); other gaps leave the record unscored."""
+    if "features" in scorer.needs and rec.features_target_val is None:
+        raise MissingOutputsError(
+            f"Scorer {scorer.name!r} needs features, which this search did not store; "
+            "rerun it with the scorer (or store_features=True)."
+        )
+    if _reads_decision(scorer) and rec.decision_target_val is None and (
+        rec.proba_target_val is not None
+    ):
+        raise MissingOutputsError(
+            f"Scorer {scorer.name!r} reads decision values, which this search did not "
+            "store (the model has predict_proba, so they are kept only for scorers that "
+            "declare needs=('decision',)); rerun it with the scorer."
         )
 
 
@@ -285,11 +308,7 @@ class OuterSplitSearch:
             if rec.failed:
                 continue
             if not scorer.has_inputs(rec):
-                if "features" in scorer.needs and rec.features_target_val is None:
-                    raise DataValidationError(
-                        f"Scorer {scorer.name!r} needs features, which this search did not "
-                        "store; rerun with store_features=True."
-                    )
+                _check_stored_outputs(scorer, rec)
                 continue
             ctx = self.contexts[s]
             try:
@@ -616,6 +635,7 @@ def run_outer_split(
         labels.append(SplitLabels(s, None if is_masked(yt, kind).any() else yt.copy()))
     if store_features == "auto":
         store_features = any("features" in sc.needs for sc in scorers)
+    store_decision = any(_reads_decision(sc) for sc in scorers)
     jobs = [(c, s) for c in range(len(candidates)) for s in range(len(contexts))]
     recs = Parallel(n_jobs=n_jobs)(
         delayed(fit_candidate)(
@@ -624,6 +644,7 @@ def run_outer_split(
             c,
             contexts[s],
             store_features=bool(store_features),
+            store_decision=store_decision,
             store_estimator=store_estimators,
             error_score=error_score,
         )
