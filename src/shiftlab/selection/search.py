@@ -141,9 +141,14 @@ def _check_estimator(estimator) -> None:
         )
 
 
+def _is_decision_need(need: str) -> bool:
+    """``"decision"`` or a ``decision_*`` record field: decision values themselves (not
+    as stand-in probabilities)."""
+    return need == "decision" or need.startswith("decision_")
+
+
 def _reads_decision(scorer: BaseScorer) -> bool:
-    """Whether ``scorer`` reads decision values themselves (not as stand-in probabilities)."""
-    return any(need == "decision" or need.startswith("decision_") for need in scorer.needs)
+    return any(_is_decision_need(need) for need in scorer.needs)
 
 
 def _check_stored_outputs(scorer: BaseScorer, rec) -> None:
@@ -154,9 +159,12 @@ def _check_stored_outputs(scorer: BaseScorer, rec) -> None:
             f"Scorer {scorer.name!r} needs features, which this search did not store; "
             "rerun it with the scorer (or store_features=True)."
         )
-    if _reads_decision(scorer) and rec.decision_target_val is None and (
-        rec.proba_target_val is not None
-    ):
+    lacking = [
+        need for need in scorer.needs
+        if _is_decision_need(need)
+        and getattr(rec, "decision_target_val" if need == "decision" else need, None) is None
+    ]
+    if lacking and rec.proba_target_val is not None:
         raise MissingOutputsError(
             f"Scorer {scorer.name!r} reads decision values, which this search did not "
             "store (the model has predict_proba, so they are kept only for scorers that "
