@@ -547,6 +547,21 @@ def model_outputs(model, X, sample_domain, methods, features: bool, skip_steps=0
     return out
 
 
+def _stacked_call(func, parts: dict) -> dict:
+    """``func`` of every part's ``(X, sample_domain)`` in one call on the stacked rows, cut
+    back into parts: ``{name: output}``, or ``{name: {key: output}}`` when ``func`` returns
+    a dict. Only for functions that treat rows independently."""
+    out = func(np.concatenate([X for X, _ in parts.values()]),
+               np.concatenate([sd for _, sd in parts.values()]))
+    ends = np.cumsum([len(X) for X, _ in parts.values()])
+    cut = {}
+    for (name, (X, _)), end in zip(parts.items(), ends, strict=True):
+        rows = slice(end - len(X), end)
+        cut[name] = ({key: value[rows] for key, value in out.items()}
+                     if isinstance(out, dict) else out[rows])
+    return cut
+
+
 def _fill_record(rec, model, context, store_features, prefix=None, store_decision=True) -> None:
     """Predictions, probabilities, decision values and features of the validation rows.
 
@@ -575,23 +590,15 @@ def _fill_record(rec, model, context, store_features, prefix=None, store_decisio
     skip = 0
     if prefix is not None:
         skip = len(prefix.steps)
-        parts = {
-            name: (context.cached((id(prefix), name), lambda X=X, sd=sd: prefix.transform(X, sd)),
-                   sd)
-            for name, (X, sd) in parts.items()
-        }
+        # Once per split, all parts in one call (the prefix's transformers work row by
+        # row, like the adapters below).
+        done = context.cached((id(prefix), "validation parts"),
+                              lambda: _stacked_call(prefix.transform, parts))
+        parts = {name: (done[name], sd) for name, (_, sd) in parts.items()}
     if isinstance(model, DAPipeline):
-        stacked = model_outputs(
-            model,
-            np.concatenate([X for X, _ in parts.values()]),
-            np.concatenate([sd for _, sd in parts.values()]),
-            methods, store_features, skip,
+        outs = _stacked_call(
+            lambda X, sd: model_outputs(model, X, sd, methods, store_features, skip), parts
         )
-        ends = np.cumsum([len(X) for X, _ in parts.values()])
-        outs = {
-            name: {key: value[end - len(X):end] for key, value in stacked.items()}
-            for (name, (X, _)), end in zip(parts.items(), ends, strict=True)
-        }
     else:
         outs = {
             name: model_outputs(model, X, sd, ("predict",) if name == "mix" else methods,
