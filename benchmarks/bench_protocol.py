@@ -557,8 +557,7 @@ def measure_floor(toml_path: str, run_dir: str) -> dict:
             total = time.perf_counter() - start
     finally:
         clock.restore()
-    return {"job_seconds": total, "estimator": estimator_cls.__name__,
-            "seconds": clock.seconds, "calls": clock.calls}
+    return {"job_seconds": total, "seconds": clock.seconds, "calls": clock.calls}
 
 
 def report_floor(args, floor: dict, sl: dict, sk: dict) -> None:

@@ -31,19 +31,20 @@ SMALL_PROBLEM_ROWS = 4_000
 SMALL_PROBLEM_ENTRIES = 1_000_000
 
 _CONTROLLER = None
+_BLAS_LIBS = ()
 
 
 def blas_threads(limit):
     """Context limiting the BLAS thread pools to ``limit`` (``None``: leave them as they
     are). One cached controller: the library scan of :mod:`threadpoolctl` (about 15 ms)
     is done once."""
-    global _CONTROLLER
+    global _CONTROLLER, _BLAS_LIBS
     if limit is None:
         return contextlib.nullcontext()
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()
-    blas = [lib for lib in _CONTROLLER.lib_controllers if lib.user_api == "blas"]
-    if all((lib.get_num_threads() or limit + 1) <= limit for lib in blas):
+        _BLAS_LIBS = tuple(lib for lib in _CONTROLLER.lib_controllers if lib.user_api == "blas")
+    if all((lib.get_num_threads() or limit + 1) <= limit for lib in _BLAS_LIBS):
         # Already within the limit (as in joblib's workers, which start with one thread
         # per core share): asking costs 2 us, a limit-and-restore 20 us.
         return contextlib.nullcontext()

@@ -121,6 +121,12 @@ class BaseScorer:
     def supports(self, kind: str) -> bool:
         return kind in self.tasks
 
+    @property
+    def reads_decision(self) -> bool:
+        """Whether the scorer reads decision values themselves (``"decision"`` or a
+        ``decision_*`` field), not as stand-in probabilities."""
+        return any(n == "decision" or n.startswith("decision_") for n in self.needs)
+
     def has_inputs(self, record: CandidateRecord) -> bool:
         """Whether the record holds what this scorer reads."""
         for need in self.needs:

@@ -141,16 +141,6 @@ def _check_estimator(estimator) -> None:
         )
 
 
-def _is_decision_need(need: str) -> bool:
-    """``"decision"`` or a ``decision_*`` record field: decision values themselves (not
-    as stand-in probabilities)."""
-    return need == "decision" or need.startswith("decision_")
-
-
-def _reads_decision(scorer: BaseScorer) -> bool:
-    return any(_is_decision_need(need) for need in scorer.needs)
-
-
 def _check_stored_outputs(scorer: BaseScorer, rec) -> None:
     """Raise if ``rec`` lacks what ``scorer`` reads because the search chose not to keep
     it (the scorer was not part of the search); other gaps leave the record unscored."""
@@ -159,12 +149,11 @@ def _check_stored_outputs(scorer: BaseScorer, rec) -> None:
             f"Scorer {scorer.name!r} needs features, which this search did not store; "
             "rerun it with the scorer (or store_features=True)."
         )
-    lacking = [
-        need for need in scorer.needs
-        if _is_decision_need(need)
-        and getattr(rec, "decision_target_val" if need == "decision" else need, None) is None
-    ]
-    if lacking and rec.proba_target_val is not None:
+    # Records keep both decision fields or neither; with probabilities and without
+    # them, the search dropped them.
+    if scorer.reads_decision and rec.decision_target_val is None and (
+        rec.proba_target_val is not None
+    ):
         raise MissingOutputsError(
             f"Scorer {scorer.name!r} reads decision values, which this search did not "
             "store (the model has predict_proba, so they are kept only for scorers that "
@@ -643,7 +632,7 @@ def run_outer_split(
         labels.append(SplitLabels(s, None if is_masked(yt, kind).any() else yt.copy()))
     if store_features == "auto":
         store_features = any("features" in sc.needs for sc in scorers)
-    store_decision = any(_reads_decision(sc) for sc in scorers)
+    store_decision = any(sc.reads_decision for sc in scorers)
     jobs = [(c, s) for c in range(len(candidates)) for s in range(len(contexts))]
     recs = Parallel(n_jobs=n_jobs)(
         delayed(fit_candidate)(
