@@ -433,7 +433,7 @@ PROFILE_SPOTS = {
     "CircV backward refits (records.FitCache.run)": [("selection/records.py", "run")],
     "outer refits (search.OuterSplitSearch.evaluate)": [("selection/search.py", "evaluate")],
     "IW/DEV weights (records.density_ratio)": [("selection/records.py", "density_ratio")],
-    "save records (jobs._save_search)": [("bench/jobs.py", "_save_search")],
+    "save records (store.RunStore.write_records)": [("bench/store.py", "write_records")],
     "  final estimator fits (SVC/LR .fit)": [("sklearn/svm/_base.py", "fit"),
                                              ("linear_model/_logistic.py", "fit")],
     "  adapter fits (methods.base.fit_adapt)": [("methods/base.py", "fit_adapt")],
@@ -456,7 +456,8 @@ def profile_shiftlab(toml_path: str, run_dir: str, top: int = 20) -> None:
     (Path(run_dir) / "records").mkdir(parents=True, exist_ok=True)
     jobs = plan_jobs(load_definition(toml_path))
     first = jobs[0].dataset.name
-    jobs = [dataclasses.replace(j, run_dir=run_dir) for j in jobs
+    # A run key, so the jobs save their records as in a run (tagged with an HMAC).
+    jobs = [dataclasses.replace(j, run_dir=run_dir, run_key="00" * 32) for j in jobs
             if j.outer_split == 0 and j.dataset.name == first]
     run_job(jobs[0])  # imports and caches out of the way
     for job in jobs:
@@ -537,7 +538,7 @@ def measure_floor(toml_path: str, run_dir: str) -> dict:
 
     warnings.filterwarnings("ignore")
     (Path(run_dir) / "records").mkdir(parents=True, exist_ok=True)
-    jobs = [dataclasses.replace(j, run_dir=run_dir)
+    jobs = [dataclasses.replace(j, run_dir=run_dir, run_key="00" * 32)
             for j in plan_jobs(load_definition(toml_path))]
     clock = _StopwatchSet()
     estimator_cls = type(jobs[0].estimator.build())

@@ -29,6 +29,10 @@ def _data_home_env(monkeypatch, tmp_path_factory):
     else:  # pragma: no cover - CI always has ../shared
         monkeypatch.setenv("SHIFTLAB_DATA", str(tmp_path_factory.mktemp("data_home")))
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # The per-user secret that keys run records' HMAC tags: one for the test session,
+    # never the user's own.
+    monkeypatch.setenv("SHIFTLAB_SECRET_FILE",
+                       str(tmp_path_factory.getbasetemp() / "shiftlab-secret"))
 
 
 @pytest.fixture

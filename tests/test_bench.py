@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -256,11 +257,19 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
 
 
 def test_store_ignores_partial_temporary_files(tmp_path):
+    # A temporary left by a writer that died is removed when the next writer starts;
+    # it never counts as a result.
     store = RunStore(tmp_path)
-    (store.results_dir / ".abc.parquet.123.tmp").write_bytes(b"partial")
-    store = RunStore(tmp_path)
-    assert not list(store.results_dir.glob("*.tmp"))
+    with store.writing():
+        pass
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    partial = store.results_dir / f".abc.parquet.{socket.gethostname()}.{dead}.tmp"
+    partial.write_bytes(b"partial")
     assert store.results().empty
+    with RunStore(tmp_path).writing():
+        pass
+    assert not partial.exists()
 
 
 def test_plan_is_stable_and_keys_unique():

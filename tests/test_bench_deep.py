@@ -22,7 +22,7 @@ from shiftlab.bench.definition import (  # noqa: E402
     load_definition,
 )
 from shiftlab.bench.jobs import build_estimator, job_seed  # noqa: E402
-from shiftlab.bench.planner import _deep_files, code_version, plan_jobs  # noqa: E402
+from shiftlab.bench.planner import code_version, method_source_files, plan_jobs  # noqa: E402
 from shiftlab.bench.runner import run_benchmark  # noqa: E402
 from shiftlab.bench.store import RunStore  # noqa: E402
 
@@ -226,10 +226,11 @@ def test_build_estimator_and_keys(tmp_path):
     assert isinstance(source, deep.SourceOnly) and grid == {}
     assert source.get_params()["lr"] == 0.05 and source.get_params()["momentum"] == 0.6
     # Deep code versions hash the shiftlab.deep modules a method is built from.
-    files = {Path(f).name for f in _deep_files(deep.DANN)}
+    files = {Path(f).name for f in method_source_files("DANN", deep=True)}
     assert {"methods.py", "estimator.py", "training.py", "losses.py", "backbones.py"} <= files
     assert not {"source_free.py", "transductive.py", "registry.py"} & files
-    assert {"source_free.py", "methods.py"} <= {Path(f).name for f in _deep_files(deep.SHOT)}
+    shot = {Path(f).name for f in method_source_files("SHOT", deep=True)}
+    assert {"source_free.py", "methods.py"} <= shot
     assert code_version("DANN", True) != code_version("SHOT", True)
     assert code_version("SourceOnly", True) != code_version("SourceOnly")
 

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shiftlab.data.catalog import dataset_info
+from shiftlab.data.catalog import dataset_info, is_available
 from shiftlab.data.home import (
     DataFile,
     default_data_home,
     fetch_file,
     get_data_home,
     get_feature_cache_dir,
-    is_available,
     is_writable,
     sha256_file,
     verify_file,

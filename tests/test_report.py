@@ -106,9 +106,10 @@ def test_exports():
 
 def _store_with(tmp_path: Path, frame: pd.DataFrame) -> Path:
     store = RunStore(tmp_path / "run")
-    for key, grp in frame.groupby("job_key"):
-        store.write_result(re.sub(r"\W", "_", key), grp)
-    store.write_meta({"name": "fake", "versions": {"shiftlab": "test"}})
+    with store.writing():
+        for key, grp in frame.groupby("job_key"):
+            store.write_result(re.sub(r"\W", "_", key), grp)
+        store.write_meta({"name": "fake", "versions": {"shiftlab": "test"}})
     return store.root
 
 

@@ -359,16 +359,17 @@ def test_saved_split_state_rescores_without_fitting(data, outer, tmp_path):
 def test_a_search_that_cannot_be_pickled_leaves_no_records_file(data, outer, tmp_path):
     # A user estimator holding a lambda cannot be stored for rescoring: the job goes on,
     # and neither a records file nor a temporary is left behind.
-    from shiftlab.bench.jobs import _save_search
+    from shiftlab.bench.store import RunStore
 
     X, y, sd = data
     train, test = outer
     _, state = evaluate_split(_pipe(), GRID, X, y, sd, train, test, scorers=["PE"],
                               inner_cv=2, random_state=0, return_search=True)
+    store = RunStore(tmp_path)
+    assert store.write_records("job", state, run_key="00" * 32) is not None
     state.estimator.hook = lambda: None
-    path = tmp_path / "records" / "job.joblib"
-    _save_search(state, path)
-    assert list(path.parent.iterdir()) == []
+    assert store.write_records("job2", state, run_key="00" * 32) is None
+    assert sorted(p.name for p in store.records_dir.iterdir()) == ["job.pkl"]
 
 
 def test_feature_scorer_needs_stored_features(data):

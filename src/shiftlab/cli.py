@@ -26,7 +26,8 @@ class _FriendlyGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+            click.echo("Interrupted. A benchmark run folder stays resumable: run the same "
+                       "command again.", err=True)
             sys.exit(130)
         except Exception as exc:  # the CLI's last line of defence
             if (ctx.obj or {}).get("debug"):
@@ -59,23 +60,35 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.group(cls=_FriendlyGroup, invoke_without_command=True)
 @click.option("--data-home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data home to look in (default: $SHIFTLAB_DATA or the per-user cache).")
+@click.option("--recheck", is_flag=True,
+              help="Hash every local file again instead of trusting the digests cached in "
+                   "<data home>/.verified.json.")
 @click.pass_context
-def datasets(ctx: click.Context, data_home: Path | None) -> None:
-    """List the real datasets of the catalog and whether they are available locally."""
+def datasets(ctx: click.Context, data_home: Path | None, recheck: bool) -> None:
+    """List the real datasets of the catalog and whether they are available locally.
+
+    The local column checks each present file's sha256 against the catalog: yes, no,
+    partial (a needed file is missing) or corrupt (a file fails its check).
+    """
     ctx.obj["data_home"] = data_home
+    ctx.obj["recheck"] = recheck
     if ctx.invoked_subcommand is not None:
         return
     from rich.table import Table
 
-    from shiftlab.data.catalog import catalog
-    from shiftlab.data.home import get_data_home, is_available
+    from shiftlab.data.catalog import catalog, local_state
+    from shiftlab.data.home import get_data_home
 
     home = get_data_home(data_home)
     table = Table(title=f"shiftlab datasets (data home: {home})")
     for col in ("name", "modality", "domains", "samples", "features", "classes", "local"):
         table.add_column(col, overflow="fold")
+    problems = []
     for info in catalog():
         d = info.to_dict()
+        state = local_state(info.name, data_home, recheck=recheck)
+        if state.file is not None:
+            problems.append(f"{info.name}: {state.advice(info.name)}")
         table.add_row(
             d["name"],
             d["modality"],
@@ -83,9 +96,11 @@ def datasets(ctx: click.Context, data_home: Path | None) -> None:
             str(sum(d["sizes"].values())) if d.get("sizes") else "?",
             str(d.get("n_features", "?")),
             str(d.get("n_classes", "?")),
-            "yes" if is_available(info.name, data_home) else "no",
+            state.state,
         )
     _console().print(table)
+    for line in problems:  # plain echo: file paths must not be folded or read as markup
+        click.echo(line)
 
 
 @datasets.command("info")
@@ -95,8 +110,7 @@ def datasets_info(ctx: click.Context, name: str) -> None:
     """Show the catalog entry of dataset NAME (domains, sizes, citation, licence, files)."""
     from rich.table import Table
 
-    from shiftlab.data.catalog import dataset_info
-    from shiftlab.data.home import is_available
+    from shiftlab.data.catalog import dataset_info, local_state
 
     d = dataset_info(name).to_dict()
     table = Table(show_header=False, title=d["name"])
@@ -110,9 +124,11 @@ def datasets_info(ctx: click.Context, name: str) -> None:
         elif isinstance(value, list | tuple):
             value = ", ".join(map(str, value))
         table.add_row(key, str(value))
-    table.add_row("available locally", "yes" if is_available(name, ctx.obj.get("data_home"))
-                  else "no")
+    state = local_state(name, ctx.obj.get("data_home"), recheck=ctx.obj.get("recheck", False))
+    table.add_row("available locally", state.state)
     _console().print(table)
+    if state.file is not None:
+        click.echo(f"{d['name']}: {state.advice(d['name'])}")
 
 
 # ------------------------------------------------------------------ simulate
@@ -198,9 +214,23 @@ def demo(shift: str, seed: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Only count jobs, cached results and time.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the HTML report at the end.")
+@click.option("--dask-tls-ca-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="CA certificate (PEM) of the Dask cluster: connect over TLS.")
+@click.option("--dask-tls-cert-file", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="This client's TLS certificate (PEM) for the Dask cluster.")
+@click.option("--dask-tls-key-file", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="This client's TLS private key (PEM) for the Dask cluster.")
 def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, retry_failed,
-        dry_run, report):
-    """Run (or resume) the benchmark DEFINITION: a .toml file or a preset name."""
+        dry_run, report, dask_tls_ca_file, dask_tls_cert_file, dask_tls_key_file):
+    """Run (or resume) the benchmark DEFINITION: a .toml file or a preset name.
+
+    \b
+    Security and trust (README, "Security and trust"): the definition, the run folder
+    and the Dask cluster are trusted inputs. Results are verified against the folder's
+    manifest; records (pickles) are loaded only when their HMAC tag, keyed by a secret
+    outside the folder, matches. Beyond one machine, run Dask over TLS
+    (--dask-tls-*-file or [execution] dask_tls_*_file).
+    """
     from shiftlab.bench.definition import load_definition
     from shiftlab.bench.runner import run_benchmark
 
@@ -209,6 +239,10 @@ def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, re
     definition = load_definition(definition)
     if device is not None:
         definition = definition.with_execution(device=device)
+    definition = definition.with_execution(
+        dask_tls_ca_file=dask_tls_ca_file, dask_tls_cert_file=dask_tls_cert_file,
+        dask_tls_key_file=dask_tls_key_file,
+    )
     summary = run_benchmark(
         definition, run_dir, executor=executor, n_jobs=n_jobs, timeout=timeout,
         dask_address=dask_address, retry_failed=retry_failed, dry_run=dry_run,
@@ -259,14 +293,14 @@ def report(run_dir, out):
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def status(run_dir):
-    """Counts of a run's jobs: done (cached), running, failed, to do."""
-    from shiftlab.bench.definition import load_definition
-    from shiftlab.bench.runner import plan_status
+    """Counts of a run's jobs: done (verified), corrupt, running, failed, to do.
 
-    definition_file = run_dir / "definition.toml"
-    if not definition_file.exists():
-        raise click.ClickException(f"{run_dir} has no definition.toml: is it a run folder?")
-    counts = plan_status(load_definition(definition_file), run_dir)
+    Reads the run folder only (its plan and manifest): no dataset is loaded and nothing
+    is written, so it is safe to call while the run goes on.
+    """
+    from shiftlab.bench.runner import run_status
+
+    counts = run_status(run_dir)
     click.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
 
 

@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AllCandidatesFailedError",
     "ChecksumError",
     "DataValidationError",
     "DatasetNotAvailableError",
@@ -39,6 +40,14 @@ class MissingOutputsError(DataValidationError):
 
 class TargetLabelLeakError(DataValidationError):
     """Target labels are visible where they must be hidden (masked)."""
+
+
+class AllCandidatesFailedError(ShiftlabError, ValueError):
+    """Every candidate of a model selection failed to fit on every inner split.
+
+    No score exists, so no candidate can be selected; the message gives the first
+    candidate's parameters and error (as scikit-learn's "All the N fits failed").
+    """
 
 
 class UnknownNameError(ShiftlabError, KeyError):

@@ -24,6 +24,16 @@ argument is read as a path. Example::
     [scorers]
     names = ["IW", "PE", "SND", "oracle"]
 
+The ``[scorers]`` table may also set ``metric``, the *selection metric* of the scorers
+that compare predictions with labels (``SrcVal``, ``IW``, ``DEV``/``DEVN``, ``CircV`` and
+the oracle; see :mod:`shiftlab.selection.scorers`): ``"accuracy"`` (the default: each of
+these scorers keeps its usual score), ``"balanced_accuracy"``, ``"roc_auc"`` or
+``"log_loss"`` (scored as the negative log-loss)::
+
+    [scorers]
+    names = ["IW", "DEV", "oracle"]
+    metric = "balanced_accuracy"
+
 Deep methods (:mod:`shiftlab.deep`, needs torch) are methods like the others: a name of
 the deep registry in ``[methods.NAME]`` (``class = "shiftlab.deep.NAME"`` is required for
 ``SourceOnly``, a name both registries use, and allowed everywhere), with a grid of the
@@ -46,14 +56,43 @@ it, and ``[execution] device`` picks ``"auto"``, ``"cpu"`` or ``"cuda"``::
     [execution]
     device = "cpu"
 
-Every error names the file, the line (when it can be found) and the offending key, and
-suggests the nearest valid name.
+The ``[execution]`` table (every key optional; the command line overrides them)::
+
+    [execution]
+    executor = "local"              # "inprocess", "local" (processes) or "dask"
+    n_jobs = -1                     # local workers; negative: cores + 1 + n_jobs
+    timeout = 3600                  # seconds per job (a positive number); absent: none
+    device = "auto"                 # deep methods: "auto", "cpu" or "cuda"
+    dask_address = "tls://scheduler:8786"   # absent: a local Dask cluster
+    dask_workers = 2                # workers of that local cluster (a positive integer)
+    dask_no_worker_timeout = 300.0  # seconds a Dask run waits with no worker, then stops
+    dask_tls_ca_file = "ca.pem"     # PEM files for TLS to the scheduler: the CA, and
+    dask_tls_cert_file = "me.pem"   # this client's certificate and key (both or neither;
+    dask_tls_key_file = "me.key"    # relative paths are read from the current folder)
+
+Everything is validated when the definition is loaded, before any job runs, so that a
+typo costs an error message rather than a run of failed jobs:
+
+* every key is known and every value has its type and range (an integer, a positive
+  number, a fraction in (0, 1), one of a list of names, tasks as ``"SRC->TGT"``...);
+* the benchmark's ``name`` names its run folder (``shiftlab-runs/NAME``), so it holds
+  only letters, digits, ``-``, ``_`` and ``.`` (not first): no path separator, no
+  ``..``, no hidden or absolute path;
+* every grid value of a shallow method passes the method's parameter constraints
+  (scikit-learn's ``_parameter_constraints``, which its ``fit`` checks too), and the base
+  estimators' parameters pass scikit-learn's; a deep method's grid values are checked
+  for their type and by the method's own parameter checks;
+* the Dask TLS files exist.
+
+Every error names the file, the line (when it can be found), the table and the
+offending key, says what is expected, and suggests the nearest valid name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 from dataclasses import asdict, dataclass, field
@@ -187,6 +226,24 @@ class ExecutionSpec:
     dask_workers: int = 2
     #: Device of the deep methods: "auto" (CUDA when available), "cpu" or "cuda".
     device: str = "auto"
+    #: Seconds a Dask run waits while the cluster has no worker before it stops.
+    dask_no_worker_timeout: float = 300.0
+    #: PEM files for TLS to the Dask scheduler: the CA certificate, and this client's
+    #: certificate and private key (both or neither).
+    dask_tls_ca_file: str | None = None
+    dask_tls_cert_file: str | None = None
+    dask_tls_key_file: str | None = None
+
+
+#: Execution fields added after the first definitions, left out of ``to_dict`` at these
+#: defaults so that older definitions keep their dicts (and the digests built on them).
+_EXECUTION_ADDED = {
+    "device": "auto",
+    "dask_no_worker_timeout": 300.0,
+    "dask_tls_ca_file": None,
+    "dask_tls_cert_file": None,
+    "dask_tls_key_file": None,
+}
 
 
 @dataclass(frozen=True)
@@ -202,10 +259,17 @@ class BenchmarkDefinition:
     execution: ExecutionSpec = field(default_factory=ExecutionSpec)
     description: str = ""
     source: str = ""
+    #: ``[scorers] metric``: selection metric of the label-based scorers (one of
+    #: :data:`shiftlab.selection.metrics.SELECTION_METRICS`).
+    selection_metric: str = "accuracy"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("source")
+        # Added after the first definitions: left out at its default, so that existing
+        # definitions keep their dict (and digest, and job keys).
+        if d["selection_metric"] == "accuracy":
+            d.pop("selection_metric")
         # Fields added for deep methods are left out at their defaults, so a definition
         # without deep parts has the same dict (and digest, and job keys) as before.
         for method in d["methods"]:
@@ -215,8 +279,9 @@ class BenchmarkDefinition:
         for dataset in d["datasets"]:
             if not dataset["training"]:
                 dataset.pop("training")
-        if d["execution"]["device"] == "auto":
-            d["execution"].pop("device")
+        for key, default in _EXECUTION_ADDED.items():
+            if d["execution"][key] == default:
+                d["execution"].pop(key)
         return d
 
     @property
@@ -232,11 +297,17 @@ class BenchmarkDefinition:
         return hashlib.sha256(blob).hexdigest()
 
     def with_execution(self, **changes) -> BenchmarkDefinition:
-        """A copy with some execution settings replaced (CLI overrides)."""
+        """A copy with some execution settings replaced (CLI overrides).
+
+        ``None`` values leave a setting as it is. The result is checked as the
+        ``[execution]`` table of a file is (:class:`DefinitionError` otherwise).
+        """
         from dataclasses import replace
 
         changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(self, execution=replace(self.execution, **changes))
+        merged = {**asdict(self.execution), **changes}
+        chk = _Checker("", f"{self.source or self.name} (execution settings)")
+        return replace(self, execution=_check_execution(chk, merged))
 
 
 # --------------------------------------------------------------------- loading
@@ -277,7 +348,11 @@ class _Checker:
             for token in tokens:
                 if not token:
                     continue
-                pattern = re.compile(re.escape(token))
+                # A key must not match inside a longer one ("timeout" in
+                # "dask_no_worker_timeout"): a token starting with a word character
+                # starts a word.
+                bound = r"(?<![\w-])" if re.match(r"\w", token) else ""
+                pattern = re.compile(bound + re.escape(token))
                 for i in range(first, len(lines)):
                     if pattern.search(lines[i].split("#", 1)[0]):
                         return i + 1
@@ -295,6 +370,10 @@ class _Checker:
         if match:
             heads = {f"[methods.{match.group(1)}]", f'[methods."{match.group(1)}"]'}
             return next((i for i, line in enumerate(lines) if line in heads), 0)
+        match = re.match(r"(benchmark|protocol|estimator|scorers|execution)\b", where)
+        if match:
+            head = f"[{match.group(1)}]"
+            return next((i for i, line in enumerate(lines) if line == head), 0)
         return 0
 
     def fail(self, where: str, message: str, *tokens: str) -> DefinitionError:
@@ -461,6 +540,7 @@ def _check_deep_method(chk: _Checker, name: str, body: dict, where: str) -> Meth
             raise chk.fail(where, f"{param!r} cannot be in a grid: {RUNNER_PARAMS[param]}.",
                            param)
     _check_grid_keys(chk, name, grid, set(spec.cls().get_params(deep=False)), where)
+    _check_deep_grid_values(chk, spec, grid, where)
     sgd = body.get("sgd_training")
     sgd = {} if sgd is None else sgd
     if not isinstance(sgd, dict):
@@ -505,14 +585,16 @@ def _check_grid(chk: _Checker, grid: Any, where: str, method: str) -> dict[str, 
 
 
 def _check_method_params(chk: _Checker, name: str, grid: dict, where: str) -> None:
-    """Grid keys must be parameters of the method's estimator."""
+    """Grid keys must be parameters of the method's estimator, and values valid ones."""
     if name in BASELINES:
         if grid:
             raise chk.fail(where, f"{name} is a baseline and takes no grid.", name)
         return
     from shiftlab.methods.registry import get_method
 
-    _check_grid_keys(chk, name, grid, set(get_method(name).cls().get_params(deep=False)), where)
+    cls = get_method(name).cls
+    _check_grid_keys(chk, name, grid, set(cls().get_params(deep=False)), where)
+    _check_grid_values(chk, cls, grid, where)
 
 
 def _check_grid_keys(chk: _Checker, name: str, grid: dict, valid: set, where: str) -> None:
@@ -527,11 +609,290 @@ def _check_grid_keys(chk: _Checker, name: str, grid: dict, valid: set, where: st
             )
 
 
+# ------------------------------------------------------------- parameter values
+def _key(name: str) -> tuple[str, ...]:
+    """Tokens that locate ``name = ...`` in the text (the assignment first)."""
+    return f"{name} =", f"{name}=", name
+
+
+def _admits_bool(constraints) -> bool:
+    """Whether scikit-learn constraints mean to accept true / false.
+
+    scikit-learn's ``Interval(Real, ...)`` and ``Integral`` accept booleans (``True`` is
+    the integer 1), so ``C = true`` or ``reg = [false]`` would pass its validation and
+    be read as 1 / 0; a TOML boolean is only taken where a boolean is meant.
+    """
+    from sklearn.utils._param_validation import Options
+
+    if isinstance(constraints, str):  # "no_validation"
+        return True
+    for c in constraints:
+        if c in ("boolean", "verbose") or c is bool or c is object:
+            return True
+        if isinstance(c, Options) and any(isinstance(o, bool) for o in c.options):
+            return True
+    return False
+
+
+def _constraint_error(cls: type, param: str, value) -> str | None:
+    """scikit-learn's message for an invalid ``value`` of ``param``, or None if valid."""
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        validate_parameter_constraints,
+    )
+
+    constraints = getattr(cls, "_parameter_constraints", {}).get(param, "no_validation")
+    probe = value
+    if isinstance(value, bool) and not _admits_bool(constraints):
+        probe = _NO_VALUE  # satisfies no constraint: gives the "must be ..." text
+    try:
+        validate_parameter_constraints({param: constraints}, {param: probe},
+                                       caller_name=cls.__name__)
+    except InvalidParameterError as exc:
+        text = str(exc)
+        cut = text.rfind(" Got ")
+        return f"{text[:cut] if cut > 0 else text} Got {value!r} instead."
+    return None
+
+
+class _NoValue:
+    def __repr__(self) -> str:  # pragma: no cover - replaced in the message
+        return "<no value>"
+
+
+_NO_VALUE = _NoValue()
+
+
+def _check_grid_values(chk: _Checker, cls: type, grid: dict, where: str) -> None:
+    """Every grid value passes the method's parameter constraints.
+
+    Each candidate of the grid is the method with one value per parameter; scikit-learn
+    validates each parameter on its own, so checking every value once checks every
+    candidate, at a cost linear in the grid's size instead of its product.
+    """
+    for param, values in grid.items():
+        for value in values:
+            message = _constraint_error(cls, param, value)
+            if message is not None:
+                raise chk.fail(where, f"{param}: {value!r} is not valid: {message}", *_key(param))
+
+
+def _check_estimator_params(chk: _Checker, estimator, where: str) -> None:
+    """The built estimator's parameters pass scikit-learn's own validation."""
+    cls = type(estimator)
+    if not hasattr(cls, "_parameter_constraints"):  # pragma: no cover - all listed have it
+        return
+    for param, value in estimator.get_params(deep=False).items():
+        message = _constraint_error(cls, param, value)
+        if message is not None:
+            raise chk.fail(where, f"params.{param}: {value!r} is not valid: {message}",
+                           *_key(param), "params")
+
+
+def _deep_value_error(param: str, default, value) -> str | None:
+    """What a deep method's own parameter must be, when ``value`` is not of its type.
+
+    The deep estimators declare no scikit-learn constraints; the type of a parameter is
+    that of its default, and the ranges are left to the method's own checks.
+    """
+    if value is None and default is None:
+        return None
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = _is_int(value), "an integer"
+    elif isinstance(default, float):
+        ok, expected = _is_number(value), "a number"
+    elif isinstance(default, str):
+        # A name, or (EntropyKLPrior's class_prior) a list of proportions.
+        ok = isinstance(value, str) or (
+            isinstance(value, list) and all(_is_number(v) for v in value))
+        expected = "a string"
+    elif isinstance(default, tuple):
+        ok, expected = _positive_ints(value), "a list of positive integers"
+    elif param.endswith("_model"):
+        ok = False
+        expected = "a deep estimator object, which a definition cannot give (leave it out)"
+    else:
+        return None  # no default to read a type from: the method's own checks decide
+    return None if ok else expected
+
+
+def _check_deep_grid_values(chk: _Checker, spec, grid: dict, where: str) -> None:
+    """A deep method's grid values: training parameters as in a ``training`` table,
+    its own parameters by type, then by the method's own checks (run at fit)."""
+    training_keys = _training_keys()
+    defaults = spec.cls().get_params(deep=False)
+    for param, values in grid.items():
+        for value in values:
+            if param in training_keys:
+                _check_training_values(chk, {param: value}, where, training_keys)
+                continue
+            expected = _deep_value_error(param, defaults.get(param), value)
+            if expected is not None:
+                raise chk.fail(where, f"{param}: {value!r} is not valid: {spec.name}'s "
+                               f"{param!r} must be {expected}.", *_key(param))
+            try:
+                spec.cls(**{param: value})._check_method_params()
+            except (TypeError, ValueError) as exc:
+                raise chk.fail(where, f"{param}: {value!r} is not valid: {exc}",
+                               *_key(param)) from exc
+
+
+# ------------------------------------------------------------------ value types
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (TOML also has inf and nan, which no setting takes)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _shown(value) -> str:
+    """A value with its TOML type, for "got ..." messages."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+             list: "an array", dict: "a table"}
+    kind = kinds.get(type(value), type(value).__name__)
+    return f"{value!r} ({kind})"
+
+
+def _require(chk: _Checker, ok: bool, where: str, key: str, expected: str, value) -> None:
+    if not ok:
+        raise chk.fail(where, f"{key} must be {expected}, got {_shown(value)}.", *_key(key))
+
+
+#: What a benchmark name may hold: it names a folder (``shiftlab-runs/NAME``).
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+_NAME_RULE = ("letters, digits, '-', '_' and '.' (not first), at most 128 characters, "
+              "e.g. \"my-bench_2\"")
+
+
+def _check_name(chk: _Checker, bench: dict) -> str:
+    """The benchmark's name, safe as a folder name (never a path)."""
+    if bench.get("name") is not None:
+        name = bench["name"]
+        _require(chk, isinstance(name, str), "benchmark", "name", "a string", name)
+        origin = "name"
+    else:
+        stem = Path(chk.source).stem
+        name = stem[len("preset:"):] if stem.startswith("preset:") else stem
+        origin = f"the name (none given: the file's name, {name!r})"
+    if not _NAME_PATTERN.fullmatch(name):
+        if not name:
+            why = "it is empty"
+        elif "\0" in name:
+            why = "it holds a NUL character"
+        elif "/" in name or "\\" in name:
+            why = "it holds a path separator ('/' or '\\')"
+        elif name.startswith("."):
+            why = "it starts with '.' (a hidden folder, or '..' the parent one)"
+        else:
+            bad = sorted({c for c in name if not re.fullmatch(r"[A-Za-z0-9._-]", c)})
+            why = (f"it holds {', '.join(map(repr, bad))}" if bad
+                   else "it is longer than 128 characters")
+        fix = "" if origin == "name" else " Set [benchmark] name = \"...\"."
+        raise chk.fail("benchmark", f"{origin} {name!r} names the run folder "
+                       f"(shiftlab-runs/NAME) and cannot be used: {why}. Use {_NAME_RULE}."
+                       f"{fix}", *_key("name"))
+    return name
+
+
+def _check_protocol(chk: _Checker, raw: dict) -> ProtocolSpec:
+    where = "protocol"
+    raw = {k: v for k, v in raw.items() if v is not None}  # None: left out (dict definitions)
+    chk.only_keys(raw, set(ProtocolSpec.__dataclass_fields__), where)
+    for key in ("outer_splits", "inner_splits"):
+        if key in raw:
+            v = raw[key]
+            _require(chk, _is_int(v) and v >= 1, where, key, "a positive integer", v)
+    for key in ("outer_test_size", "inner_val_size"):
+        if key in raw:
+            v = raw[key]
+            _require(chk, _is_number(v) and 0 < v < 1, where, key, "a fraction in (0, 1)", v)
+    if "seed" in raw:
+        v = raw["seed"]
+        # It seeds numpy's generators, which take 0 .. 2**32 - 1.
+        _require(chk, _is_int(v) and 0 <= v < 2**32, where, "seed",
+                 "an integer in [0, 2**32 - 1]", v)
+    if "refit_candidates" in raw:
+        v = raw["refit_candidates"]
+        _require(chk, isinstance(v, str) and v in ("all", "selected"), where,
+                 "refit_candidates", '"all" or "selected"', v)
+    return ProtocolSpec(**raw)
+
+
+def _check_tasks(chk: _Checker, tasks, where: str) -> tuple[str, ...] | None:
+    """``tasks``: a list of ``"SRC->TGT"`` (``"S1+S2->TGT"``) strings, as Task.parse reads."""
+    from shiftlab.data.dataset import Task
+    from shiftlab.exceptions import DataValidationError as _TaskError
+
+    if tasks is None:
+        return None
+    form = 'a list of "SOURCE->TARGET" strings, e.g. ["a->b", "b->a"] (several sources: "a+c->b")'
+    _require(chk, isinstance(tasks, list), where, "tasks", form, tasks)
+    for text in tasks:
+        _require(chk, isinstance(text, str), where, "tasks", form, text)
+        try:
+            task = Task.parse(text)
+        except _TaskError as exc:
+            raise chk.fail(where, f"tasks: {text!r} is not a task: {exc}", text, "tasks") from exc
+        if not task.target or not all(task.sources):
+            raise chk.fail(where, f"tasks: {text!r} names an empty domain; write it as "
+                           "\"source->target\".", text, "tasks")
+    return tuple(tasks) if tasks else None
+
+
+def _check_dataset(chk: _Checker, entry: Any, i: int, known_ds: list[str]) -> DatasetSpec:
+    where = f"datasets #{i + 1}"
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise chk.fail(where, "each [[datasets]] entry needs a name.", "[[datasets]]")
+    chk.only_keys(
+        entry,
+        {"name", "tasks", "options", "max_samples_per_domain", "estimator", "training"},
+        where,
+    )
+    dname = entry["name"]
+    _require(chk, isinstance(dname, str), where, "name", "a dataset name (a string)", dname)
+    if dname not in known_ds:
+        raise chk.fail(
+            where,
+            f"unknown dataset {dname!r}.{suggest(dname, known_ds)} "
+            "Run `shiftlab list datasets` to see them.",
+            dname,
+        )
+    tasks = _check_tasks(chk, entry.get("tasks"), where)
+    options = entry.get("options")
+    options = {} if options is None else options
+    _require(chk, isinstance(options, dict), where, "options",
+             "a table {option = value}", options)
+    cap = entry.get("max_samples_per_domain")
+    if cap is not None:
+        _require(chk, _is_int(cap) and cap >= 1, where, "max_samples_per_domain",
+                 "a positive integer (leave it out for every sample)", cap)
+    ds_estimator = None
+    if entry.get("estimator") is not None:
+        ds_estimator = _check_estimator(chk, entry["estimator"], f"{where}.estimator")
+    training = {}
+    if entry.get("training") is not None:  # None: left out (dict definitions)
+        training = _check_training(chk, entry["training"], f"{where}.training")
+    return DatasetSpec(
+        name=dname,
+        tasks=tasks,
+        options=dict(options),
+        max_samples_per_domain=cap,
+        estimator=ds_estimator,
+        training=training,
+    )
+
+
 def _check_estimator(chk: _Checker, raw: Any, where: str) -> EstimatorSpec:
     if not isinstance(raw, dict):
         raise chk.fail(where, "the estimator must be a table {name = ..., params = {...}}.")
     chk.only_keys(raw, {"name", "params", "standardize"}, where)
     name = raw.get("name", "LogisticRegression")
+    _require(chk, isinstance(name, str), where, "name", "an estimator name (a string)", name)
     if name not in ESTIMATORS:
         raise chk.fail(
             where,
@@ -539,12 +900,125 @@ def _check_estimator(chk: _Checker, raw: Any, where: str) -> EstimatorSpec:
             f"Known: {', '.join(ESTIMATORS)}.",
             name,
         )
-    spec = EstimatorSpec(name, dict(raw.get("params", {})), bool(raw.get("standardize", True)))
+    params = raw.get("params")
+    params = {} if params is None else params
+    _require(chk, isinstance(params, dict), where, "params", "a table {param = value}", params)
+    standardize = raw.get("standardize")
+    standardize = True if standardize is None else standardize
+    _require(chk, isinstance(standardize, bool), where, "standardize", "true or false",
+             standardize)
+    spec = EstimatorSpec(name, dict(params), standardize)
     try:
-        spec.build()
+        estimator = spec.build()
     except TypeError as exc:
         raise chk.fail(where, f"bad params for {name}: {exc}", "params") from exc
+    _check_estimator_params(chk, estimator, where)
     return spec
+
+
+def _check_selection_metric(chk: _Checker, raw: dict) -> str:
+    """``[scorers] metric``: one of :data:`shiftlab.selection.metrics.SELECTION_METRICS`
+    (default "accuracy")."""
+    from shiftlab.selection.metrics import SELECTION_METRICS
+
+    metric = raw.get("metric")
+    if metric is None:  # left out (or None in dict definitions)
+        return "accuracy"
+    if not isinstance(metric, str) or metric not in SELECTION_METRICS:
+        raise chk.fail(
+            "scorers",
+            f"metric must be one of {', '.join(map(repr, SELECTION_METRICS))}, got "
+            f"{_shown(metric)}.{suggest(str(metric), SELECTION_METRICS)}",
+            *_key("metric"),
+        )
+    return metric
+
+
+def _check_scorers(chk: _Checker, raw: dict) -> tuple[str, ...]:
+    chk.only_keys(raw, {"names", "metric"}, "scorers")
+    known_sc = _known_scorers()
+    names = raw.get("names")
+    if names is None:
+        return tuple(known_sc)
+    _require(chk, isinstance(names, list) and bool(names), "scorers", "names",
+             'a non-empty list of scorer names, e.g. ["IW", "DEV", "oracle"]', names)
+    for s in names:
+        if not isinstance(s, str) or s not in known_sc:
+            raise chk.fail(
+                "scorers",
+                f"unknown scorer {s!r}.{suggest(str(s), known_sc)} "
+                f"Known: {', '.join(known_sc)}.",
+                str(s),
+            )
+    return tuple(names)
+
+
+def _check_tls_files(chk: _Checker, ex: dict, where: str) -> None:
+    keys = ("dask_tls_ca_file", "dask_tls_cert_file", "dask_tls_key_file")
+    for key in keys:
+        value = ex.get(key)
+        if value is None:
+            continue
+        _require(chk, isinstance(value, str) and bool(value), where, key,
+                 "the path of a PEM file (a string)", value)
+        if not Path(value).is_file():
+            raise chk.fail(where, f"{key}: no file at {value!r} (relative paths are read "
+                           f"from the current folder, {Path.cwd()}).", *_key(key))
+    cert, key_file = ex.get("dask_tls_cert_file"), ex.get("dask_tls_key_file")
+    if (cert is None) != (key_file is None):
+        given, missing = (("dask_tls_cert_file", "dask_tls_key_file") if cert is not None
+                          else ("dask_tls_key_file", "dask_tls_cert_file"))
+        raise chk.fail(where, f"{given} is set but {missing} is not: a TLS client needs "
+                       "both its certificate and its private key.", *_key(given))
+    ca = ex.get("dask_tls_ca_file")
+    if (ca is None) != (cert is None):
+        given, missing = (("dask_tls_ca_file", "dask_tls_cert_file") if ca is not None
+                          else ("dask_tls_cert_file", "dask_tls_ca_file"))
+        # Dask sets up TLS only with both: either alone would silently connect in clear.
+        raise chk.fail(where, f"{given} is set but {missing} is not: TLS to a Dask "
+                       "cluster needs the cluster's CA certificate and this client's "
+                       "certificate and key.", *_key(given))
+
+
+def _check_execution(chk: _Checker, raw: dict) -> ExecutionSpec:
+    """The ``[execution]`` table (or the settings given to ``with_execution``)."""
+    where = "execution"
+    raw = {k: v for k, v in raw.items() if v is not None}  # None: left out / default
+    chk.only_keys(raw, set(ExecutionSpec.__dataclass_fields__), where)
+    executor = raw.get("executor", "local")
+    if not isinstance(executor, str) or executor not in EXECUTORS:
+        raise chk.fail(
+            where,
+            f"unknown executor {executor!r}.{suggest(str(executor), EXECUTORS)} "
+            f"Choose one of {', '.join(EXECUTORS)}.",
+            *_key("executor"),
+        )
+    if "n_jobs" in raw:
+        _require(chk, _is_int(raw["n_jobs"]), where, "n_jobs",
+                 "an integer (negative: cores + 1 + n_jobs, e.g. -1 for all cores)",
+                 raw["n_jobs"])
+    if "timeout" in raw:
+        v = raw["timeout"]
+        _require(chk, _is_number(v) and v > 0, where, "timeout",
+                 "a positive number of seconds (leave it out for no timeout)", v)
+    if "dask_address" in raw:
+        v = raw["dask_address"]
+        _require(chk, isinstance(v, str) and bool(v.strip()), where, "dask_address",
+                 'a scheduler address (a string), e.g. "tcp://host:8786"', v)
+    if "dask_workers" in raw:
+        v = raw["dask_workers"]
+        _require(chk, _is_int(v) and v >= 1, where, "dask_workers", "a positive integer", v)
+    if "dask_no_worker_timeout" in raw:
+        v = raw["dask_no_worker_timeout"]
+        _require(chk, _is_number(v) and v > 0, where, "dask_no_worker_timeout",
+                 "a positive number of seconds", v)
+        raw["dask_no_worker_timeout"] = float(v)
+    device = raw.get("device", "auto")
+    if not isinstance(device, str) or device not in DEVICES:
+        raise chk.fail(where, f"unknown device {device!r}.{suggest(str(device), DEVICES)} "
+                       f"Choose one of {', '.join(DEVICES)}.", *_key("device"))
+    _check_tls_files(chk, raw, where)
+    return ExecutionSpec(**raw)
 
 
 def load_definition(path_or_preset: str | Path) -> BenchmarkDefinition:
@@ -569,7 +1043,6 @@ def definition_from_dict(data: dict, source: str = "<dict>") -> BenchmarkDefinit
 
 
 def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
-    source = chk.source
     chk.only_keys(
         data,
         {"benchmark", "protocol", "datasets", "estimator", "methods", "scorers", "execution"},
@@ -577,68 +1050,19 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
     )
     bench = chk.table(data, "benchmark", "benchmark")
     chk.only_keys(bench, {"name", "description"}, "benchmark")
-    name = str(bench.get("name") or Path(source).stem.replace("preset:", ""))
+    name = _check_name(chk, bench)
+    description = bench.get("description")
+    description = "" if description is None else description
+    _require(chk, isinstance(description, str), "benchmark", "description", "a string",
+             description)
 
-    # protocol
-    proto_raw = chk.table(data, "protocol", "protocol")
-    chk.only_keys(proto_raw, set(ProtocolSpec.__dataclass_fields__), "protocol")
-    for key in ("outer_splits", "inner_splits"):
-        v = proto_raw.get(key, 1)
-        if not isinstance(v, int) or v < 1:
-            raise chk.fail("protocol", f"{key} must be a positive integer, got {v!r}.", key)
-    for key in ("outer_test_size", "inner_val_size"):
-        v = proto_raw.get(key, 0.2)
-        if not isinstance(v, int | float) or not 0 < v < 1:
-            raise chk.fail("protocol", f"{key} must be a fraction in (0, 1), got {v!r}.", key)
-    if proto_raw.get("refit_candidates", "all") not in ("all", "selected"):
-        raise chk.fail("protocol", "refit_candidates must be \"all\" or \"selected\".",
-                       "refit_candidates")
-    protocol = ProtocolSpec(**proto_raw)
+    protocol = _check_protocol(chk, chk.table(data, "protocol", "protocol"))
 
-    # datasets
     raw_datasets = data.get("datasets")
     if not isinstance(raw_datasets, list) or not raw_datasets:
         raise chk.fail("datasets", "give at least one [[datasets]] entry with a name.")
     known_ds = _known_datasets()
-    datasets = []
-    for i, entry in enumerate(raw_datasets):
-        where = f"datasets #{i + 1}"
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise chk.fail(where, "each [[datasets]] entry needs a name.", "[[datasets]]")
-        chk.only_keys(
-            entry,
-            {"name", "tasks", "options", "max_samples_per_domain", "estimator", "training"},
-            where,
-        )
-        dname = entry["name"]
-        if dname not in known_ds:
-            raise chk.fail(
-                where,
-                f"unknown dataset {dname!r}.{suggest(dname, known_ds)} "
-                "Run `shiftlab list datasets` to see them.",
-                dname,
-            )
-        tasks = entry.get("tasks")
-        if tasks is not None and (
-            not isinstance(tasks, list) or not all(isinstance(t, str) and "->" in t for t in tasks)
-        ):
-            raise chk.fail(where, "tasks must be a list like [\"a->b\", \"b->a\"].", "tasks")
-        ds_estimator = None
-        if "estimator" in entry:
-            ds_estimator = _check_estimator(chk, entry["estimator"], f"{where}.estimator")
-        training = {}
-        if entry.get("training") is not None:  # None: left out (dict definitions)
-            training = _check_training(chk, entry["training"], f"{where}.training")
-        datasets.append(
-            DatasetSpec(
-                name=dname,
-                tasks=tuple(tasks) if tasks else None,
-                options=dict(entry.get("options", {})),
-                max_samples_per_domain=entry.get("max_samples_per_domain"),
-                estimator=ds_estimator,
-                training=training,
-            )
-        )
+    datasets = [_check_dataset(chk, entry, i, known_ds) for i, entry in enumerate(raw_datasets)]
 
     estimator = _check_estimator(chk, chk.table(data, "estimator", "estimator"), "estimator")
 
@@ -650,7 +1074,12 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
     methods = []
     for mname, body in methods_raw.items():
         where = f"methods.{mname}"
-        body = body if isinstance(body, dict) else {}
+        if body is None:  # dict definitions: no settings
+            body = {}
+        if not isinstance(body, dict):
+            raise chk.fail(where, f"methods.{mname} must be a table ([methods.{mname}], "
+                           f"with an optional grid), got {_shown(body)}.",
+                           f"[methods.{mname}]", mname)
         # Deep: a `class` key, or a name only the deep registry has (names in both,
         # i.e. SourceOnly, stay shallow without `class`, as before deep methods came).
         if "class" in body or mname not in known_methods:
@@ -674,48 +1103,20 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
         _check_method_params(chk, mname, grid, where)
         methods.append(MethodEntry(mname, grid))
 
-    # scorers
-    sc_raw = chk.table(data, "scorers", "scorers")
-    chk.only_keys(sc_raw, {"names"}, "scorers")
-    known_sc = _known_scorers()
-    scorer_names = sc_raw.get("names", known_sc)
-    for s in scorer_names:
-        if s not in known_sc:
-            raise chk.fail(
-                "scorers",
-                f"unknown scorer {s!r}.{suggest(s, known_sc)} Known: {', '.join(known_sc)}.",
-                s,
-            )
-
-    # execution
-    ex_raw = chk.table(data, "execution", "execution")
-    chk.only_keys(ex_raw, set(ExecutionSpec.__dataclass_fields__), "execution")
-    executor = ex_raw.get("executor", "local")
-    if executor not in EXECUTORS:
-        raise chk.fail(
-            "execution",
-            f"unknown executor {executor!r}.{suggest(executor, EXECUTORS)} "
-            f"Choose one of {', '.join(EXECUTORS)}.",
-            executor,
-        )
-    timeout = ex_raw.get("timeout")
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise chk.fail("execution", f"timeout must be a positive number of seconds, got "
-                       f"{timeout!r}.", "timeout")
-    device = ex_raw.get("device", "auto")
-    if device not in DEVICES:
-        raise chk.fail("execution", f"unknown device {device!r}.{suggest(device, DEVICES)} "
-                       f"Choose one of {', '.join(DEVICES)}.", "device")
-    execution = ExecutionSpec(**ex_raw)
+    scorers_raw = chk.table(data, "scorers", "scorers")
+    scorer_names = _check_scorers(chk, scorers_raw)
+    selection_metric = _check_selection_metric(chk, scorers_raw)
+    execution = _check_execution(chk, chk.table(data, "execution", "execution"))
 
     return BenchmarkDefinition(
         name=name,
-        description=str(bench.get("description", "")),
+        description=description,
         datasets=tuple(datasets),
         methods=tuple(methods),
-        scorers=tuple(scorer_names),
+        scorers=scorer_names,
         estimator=estimator,
         protocol=protocol,
         execution=execution,
-        source=source,
+        source=chk.source,
+        selection_metric=selection_metric,
     )

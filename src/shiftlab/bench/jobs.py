@@ -17,13 +17,9 @@ and ``transform`` (the extractor's features) feed the scorers.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import pickle
-import platform
-import socket
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +27,19 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
-from shiftlab import __version__
 from shiftlab.bench.datasets import load_benchmark_dataset
 from shiftlab.bench.planner import Job
+from shiftlab.bench.provenance import with_provenance
 from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
-from shiftlab.exceptions import MissingOutputsError
 from shiftlab.methods.base import make_da_pipeline
 from shiftlab.selection import evaluate_split, get_scorer
 from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metrics
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
 
-__all__ = ["build_estimator", "job_seed", "outer_split_indices", "rescore_job", "run_job"]
+__all__ = [
+    "JobResult", "build_estimator", "job_seed", "outer_split_indices", "rescore_job", "run_job",
+]
 
 
 def job_seed(job: Job) -> int:
@@ -113,57 +110,24 @@ def build_estimator(job: Job):
     return pipe, grid
 
 
-def _provenance(job: Job, seed: int) -> dict:
-    import scipy
-    import sklearn
+def _store(job: Job):
+    """The run folder, for the files a job writes itself (None when it is not visible).
 
-    versions = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
-    extra = {}
-    if job.method.deep:
-        import torch
+    Workers on other machines without a shared file system see no folder: their jobs
+    keep no records and leave no running marker; the driver stores their rows.
+    """
+    from shiftlab.bench.store import RunStore
 
-        from shiftlab.deep.training import resolve_device
-
-        versions["torch"] = torch.__version__
-        try:
-            extra["device"] = str(resolve_device(job.device))
-        except ValueError:  # "cuda" where there is none: the fit itself says so
-            extra["device"] = job.device
-    return {
-        "dataset": job.dataset.name,
-        "task": job.task,
-        "method": job.method.name,
-        "job_key": job.key,
-        "seed": seed,
-        "protocol_seed": job.protocol.seed,
-        "definition_digest": job.definition_digest,
-        "shiftlab_version": __version__,
-        "versions": json.dumps(versions),
-        "host": socket.gethostname(),
-        **extra,
-    }
+    if not job.run_dir or not Path(job.run_dir).is_dir():
+        return None
+    return RunStore(job.run_dir)
 
 
 def _mark_running(job: Job) -> None:
     """Best effort: tell `shiftlab status` this job runs (when the run folder is shared)."""
-    if not job.run_dir:
-        return
-    folder = Path(job.run_dir) / "running"
-    if not folder.is_dir():
-        return
-    payload = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-               "label": job.label}
-    tmp = folder / f".{job.key}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, folder / f"{job.key}.json")
-    except OSError:
-        pass
+    store = _store(job)
+    if store is not None:
+        store.mark_running(job.key, {"label": job.label})
 
 
 def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd.DataFrame:
@@ -211,32 +175,44 @@ def _load_task(job: Job, seed: int):
 
 def _memory(job: Job):
     """Disk cache of split resources shared by the run's jobs (None without a run folder)."""
-    if not job.run_dir:
+    store = _store(job)
+    if store is None:
         return None
     from joblib import Memory
 
-    return Memory(Path(job.run_dir) / "cache", verbose=0)
+    return Memory(store.cache_dir, verbose=0)
 
 
-def _records_path(job: Job) -> Path | None:
-    if not job.run_dir or not Path(job.run_dir).is_dir():
-        return None
-    return Path(job.run_dir) / "records" / f"{job.key}.joblib"
+@dataclass
+class JobResult:
+    """What a job returns to the driver: its rows, and its records file if it wrote one.
+
+    ``records`` is the HMAC tag and size of ``records/<key>.pkl`` (see
+    :meth:`~shiftlab.bench.store.RunStore.write_records`), None when no records were kept.
+    """
+
+    frame: pd.DataFrame
+    records: dict | None = None
 
 
-def run_job(job: Job) -> pd.DataFrame:
+def run_job(job: Job) -> JobResult:
     """Run one job and return its rows (one per candidate and scorer, with provenance).
 
-    Warnings raised while the job runs (convergence, ill-conditioning, ...) are not
-    printed, which would bury the progress bar under repeats from every worker: they
-    are recorded in the ``warnings`` column (see :func:`summarize_warnings`) and counted
-    at the end of the run.
+    The rows carry the job's CPU time (``job_cpu_seconds``); the driver adds its wall
+    time (``job_seconds``). Warnings raised while the job runs (convergence,
+    ill-conditioning, ...) are not printed, which would bury the progress bar under
+    repeats from every worker: they are recorded in the ``warnings`` column (see
+    :func:`summarize_warnings`) and counted at the end of the run.
     """
+    cpu_start = time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = _run_job(job)
-    frame["warnings"] = summarize_warnings(caught)
-    return frame
+        result = _run_job(job)
+    result.frame["warnings"] = summarize_warnings(caught)
+    # CPU time of the job's process, all its threads (BLAS included): what the job cost
+    # on a shared machine, where wall time also counts the waits for other work.
+    result.frame["job_cpu_seconds"] = time.process_time() - cpu_start
+    return result
 
 
 def summarize_warnings(caught) -> str:
@@ -248,11 +224,12 @@ def summarize_warnings(caught) -> str:
     return "\n".join(f"{n}x {text}" for text, n in counts.items())
 
 
-def _run_job(job: Job) -> pd.DataFrame:
+def _run_job(job: Job) -> JobResult:
     _mark_running(job)
     seed = job_seed(job)
     X, y_masked, sd, y_true = _load_task(job, seed)
     train_idx, test_idx = outer_split_indices(job, y_true, sd)
+    records = None
     if job.method.is_baseline:
         frame = _baseline_rows(job, X, y_masked, y_true, sd, train_idx, test_idx)
     else:
@@ -268,54 +245,27 @@ def _run_job(job: Job) -> pd.DataFrame:
             return_search=True,
             memory=_memory(job),
         )
-        path = _records_path(job)
-        if path is not None:
-            _save_search(search, path)
-    for key, value in _provenance(job, seed).items():
-        frame[key] = value
-    return _parquet_safe(frame)
+        store = _store(job)
+        if store is not None:
+            records = store.write_records(job.key, search, job.run_key)
+    return JobResult(with_provenance(job, frame, seed), records)
 
 
-def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parameter columns may mix types (0.1 and "scott"): store those as text."""
-    for col in frame.columns:
-        if col.startswith("param_") and frame[col].dtype == object:
-            frame[col] = frame[col].map(lambda v: v if isinstance(v, str) else repr(v))
-    return frame
+def rescore_job(job: Job, search: OuterSplitSearch, scorers: tuple[str, ...]) -> pd.DataFrame:
+    """Rows of ``scorers`` (added or changed since ``job`` ran), from its stored records.
 
+    ``search`` is the job's selection state, loaded (and authenticated) by the run
+    folder's store; it is updated in place so that it can be saved again. Realistic
+    scorers cost no fit; circular validation refits on the stored splits.
 
-def _save_search(search, path: Path) -> None:
-    """Keep the job's records so scorers added later are computed without refitting."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        search.save(tmp)
-        os.replace(tmp, path)
-    except (OSError, TypeError, AttributeError, pickle.PicklingError):
-        # An unpicklable user estimator (a lambda inside, ...): the job cannot be rescored.
-        tmp.unlink(missing_ok=True)
-
-
-def rescore_job(job: Job, missing: tuple[str, ...]) -> pd.DataFrame | None:
-    """Rows of scorers added after ``job`` ran, computed from its stored records.
-
-    Returns ``None`` when the records are not available, or lack outputs a new scorer
-    reads (``transform`` features, decision values): the job then runs again.
-    Realistic scorers cost no fit; circular validation refits on the stored splits.
+    Raises
+    ------
+    MissingOutputsError
+        When the records lack outputs a scorer reads (``transform`` features, decision
+        values): the job must run again.
     """
-    path = _records_path(job)
-    if path is None or not path.exists():
-        return None
-    search = OuterSplitSearch.load(path)
-    try:
-        for name in missing:
-            search.add_scorer(get_scorer(name))
-    except MissingOutputsError:  # the records lack what a new scorer reads
-        return None
+    for name in scorers:
+        search.add_scorer(get_scorer(name))
     search.evaluate()
     table = search.table()
-    frame = table[table["scorer"].isin(missing)].copy()
-    for key, value in _provenance(job, job_seed(job)).items():
-        frame[key] = value
-    _save_search(search, path)
-    return _parquet_safe(frame)
+    return with_provenance(job, table[table["scorer"].isin(scorers)].copy(), job_seed(job))

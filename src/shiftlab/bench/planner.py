@@ -2,44 +2,48 @@
 
 A job is one (dataset, task, outer split, method): it runs the method's whole inner grid
 search on the outer-train part and evaluates the selected candidates on the outer test
-part. Its key hashes everything its result depends on: the data (name, options, file
-checksums, subsampling), the task, the split (protocol and seed), the method with its
-grid, the base estimator, and the *code version* of the method (a hash of the source
-files that implement it). Scorers are not part of the key: a job stores the candidates'
-predictions (records), so a scorer added later is computed from them without refitting.
-Re-running a definition after adding a method, scorer or dataset therefore computes only
-what is new; editing a method's code invalidates that method's results alone.
+part. Its key hashes what was fitted:
 
-Deep methods' keys also hold the dataset's ``training`` settings (and the method's
-``sgd_training`` changes when they apply) instead of the base estimator, which they do
-not use; their code version hashes the :mod:`shiftlab.deep` modules the method's class
-is built from. The device is not part of the key (like the executor, it says how to run,
-not what): every deep row records the device it was computed on.
+* the data: name, options, file checksums, subsampling, and the task;
+* the outer split's own rows (a hash of its train and test indices) and its index (which
+  seeds the inner splits), so adding outer splits reuses the splits already computed;
+* the fit protocol (inner splits, validation size, seed, which candidates are refitted);
+* the method with its grid, and the base estimator (deep methods: their training
+  settings instead, and the method's ``sgd_training`` changes when they apply);
+* the code version: a hash of the shiftlab source files the job's code and the method's
+  class reach (:func:`method_source_files`, one function for shallow and deep methods).
+
+Scorers are not part of the key: a job stores the candidates' outputs (records), each
+row carries its scorer's version (:func:`scorer_version`), and a scorer added or changed
+later is computed from the records without refitting. Re-running a definition after
+adding a method, scorer, dataset or outer split therefore computes only what is new;
+editing a method's code invalidates that method's results alone. The device is not part
+of the key (like the executor, it says how to run, not what): every deep row records the
+device it was computed on.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
-from pathlib import Path
 
 from shiftlab import __version__
+from shiftlab.bench.code_deps import hash_files, source_files
 from shiftlab.bench.datasets import dataset_fingerprint, load_benchmark_dataset
 from shiftlab.bench.definition import (
     BASELINES,
     BenchmarkDefinition,
     DatasetSpec,
+    DefinitionError,
     EstimatorSpec,
     MethodEntry,
     ProtocolSpec,
 )
 from shiftlab.data.dataset import Task
 
-__all__ = ["Job", "code_version", "plan_jobs"]
+__all__ = ["Job", "code_version", "method_source_files", "plan_jobs", "scorer_version"]
 
 
 @dataclass(frozen=True)
@@ -59,77 +63,115 @@ class Job:
     run_dir: str = ""
     #: Device of deep methods ([execution] device): "auto", "cpu" or "cuda".
     device: str = "auto"
+    #: The run's secret that keys the HMAC tag of the records the job writes (hex; not
+    #: part of the key). Sent to Dask workers with the job: use TLS beyond one machine.
+    run_key: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.dataset.name} {self.task} split {self.outer_split} {self.method.name}"
 
 
-def _file_digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+#: Modules that are not part of what a job fitted: scorers (their rows are rescored from
+#: the stored records, each row carries its scorer's version), registries (a method's
+#: name and grid are in the key themselves), the benchmark's own plumbing and the data
+#: loaders (the data are keyed by their options and file checksums).
+KEY_EXCLUDED_MODULES = (
+    "shiftlab.selection.scorers",
+    "shiftlab.selection.reliability",
+    "shiftlab.methods.registry",
+    "shiftlab.deep.registry",
+    "shiftlab.bench.store",
+    "shiftlab.bench.planner",
+    "shiftlab.bench.definition",
+    "shiftlab.bench.datasets",
+    "shiftlab.bench.execute",
+    "shiftlab.bench.runner",
+    "shiftlab.bench.code_deps",
+    "shiftlab.bench.provenance",
+    "shiftlab.report",
+    "shiftlab.cli",
+)
 
 
-def _deep_files(cls) -> set[str]:
-    """Source files of the :mod:`shiftlab.deep` modules a deep method class is built from.
+def _method_class(method_name: str, deep: bool):
+    if deep:
+        from shiftlab.deep.registry import get_deep_method
 
-    The modules of its class hierarchy, then every ``shiftlab.deep`` module they import
-    from (training core, losses, backbones; the source stage of source-free methods),
-    transitively. The registry (names, grids) is left out: grids are in the key.
+        return get_deep_method(method_name).cls
+    if method_name in BASELINES:
+        return None
+    from shiftlab.methods.registry import get_method
+
+    return get_method(method_name).cls
+
+
+def method_source_files(method_name: str, deep: bool = False) -> set[str]:
+    """Source files a method's job runs: the fit protocol's and the method class's.
+
+    One function for shallow and deep methods: the transitive closure of the shiftlab
+    code reachable from the job function (outer split, baselines, nested selection,
+    pipeline) and from the method's class (see :mod:`shiftlab.bench.code_deps`), less
+    :data:`KEY_EXCLUDED_MODULES`.
     """
-    todo = [k.__module__ for k in inspect.getmro(cls) if k.__module__.startswith("shiftlab.")]
-    seen: set[str] = set()
-    files = set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name == "shiftlab.deep.registry":
-            continue
-        seen.add(name)
-        module = sys.modules[name]
-        files.add(inspect.getsourcefile(module))
-        for value in vars(module).values():
-            origin = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", "")
-            if isinstance(origin, str) and origin.startswith("shiftlab.deep."):
-                todo.append(origin)
-    return files
+    from shiftlab.bench import jobs
+
+    roots = [jobs.run_job]
+    cls = _method_class(method_name, deep)
+    if cls is not None:
+        roots.append(cls)
+    return source_files(*roots, exclude=KEY_EXCLUDED_MODULES)
 
 
 @cache
 def code_version(method_name: str, deep: bool = False) -> str:
     """Hash of the source files a method's results depend on (``deep``: a deep method)."""
-    from shiftlab.methods import base
-    from shiftlab.selection import __file__ as selection_init
+    return hash_files(method_source_files(method_name, deep))
 
-    files = {inspect.getsourcefile(base), selection_init}
-    files |= {str(p) for p in Path(selection_init).parent.glob("*.py")}
-    if deep:
-        from shiftlab.deep.registry import get_deep_method
 
-        files |= _deep_files(get_deep_method(method_name).cls)
-    elif method_name not in BASELINES:
-        from shiftlab.methods.registry import get_method
+@cache
+def scorer_version(name: str) -> str:
+    """Hash of the source files a scorer runs (stored in each row it scored).
 
-        cls = get_method(method_name).cls
-        for klass in inspect.getmro(cls):
-            if klass.__module__.startswith("shiftlab."):
-                files.add(inspect.getsourcefile(klass))
+    A changed scorer changes no job key: its rows are computed again from the records.
+    """
+    from shiftlab.selection import get_scorer
+
+    return hash_files(source_files(
+        type(get_scorer(name)),
+        exclude=("shiftlab.methods.registry", "shiftlab.deep.registry", "shiftlab.bench"),
+    ))
+
+
+def _rows_digest(train_idx, test_idx) -> str:
+    """Hash of an outer split's own rows (train and test indices)."""
+    import numpy as np
+
     digest = hashlib.sha256()
-    for f in sorted(files):
-        digest.update(_file_digest(f).encode())
+    for idx in (train_idx, test_idx):
+        digest.update(np.ascontiguousarray(idx, dtype=np.int64).tobytes())
+        digest.update(b"|")
     return digest.hexdigest()[:16]
 
 
-def _job_key(job: Job) -> str:
+def _job_key(job: Job, rows: str) -> str:
+    protocol = asdict(job.protocol)
+    # The outer split is keyed by its own rows, not by how many splits the definition
+    # asks for: raising outer_splits from 3 to 5 reuses the 3 splits already computed.
+    protocol.pop("outer_splits")
+    protocol.pop("outer_test_size")
     payload = {
         "data": dataset_fingerprint(job.dataset.name, job.dataset.options),
         "max_samples": job.dataset.max_samples_per_domain,
         "task": job.task,
         "outer_split": job.outer_split,
-        "protocol": asdict(job.protocol),
+        "rows": rows,
+        "protocol": protocol,
         "method": job.method.name,
         "grid": job.method.grid,
         "estimator": asdict(job.estimator),
         "code": code_version(job.method.name, job.method.deep),
-        "format": 1,
+        "format": 2,
     }
     if job.method.deep:  # no base estimator: training settings instead
         training = job.dataset.training
@@ -140,38 +182,61 @@ def _job_key(job: Job) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def _tasks_of(spec: DatasetSpec, seed: int) -> list[str]:
-    if spec.tasks:
-        return list(spec.tasks)
-    ds = load_benchmark_dataset(spec.name, spec.options, spec.max_samples_per_domain, seed)
-    return [t.name for t in ds.tasks()]
+def _check_tasks(spec: DatasetSpec, ds, where: str) -> list[str]:
+    """The dataset's tasks: the definition's, checked against its domains, or all."""
+    if not spec.tasks:
+        return [t.name for t in ds.tasks()]
+    domains = list(ds.domain_names)
+    for name in spec.tasks:
+        task = Task.parse(name)
+        unknown = [d for d in (*task.sources, task.target) if d not in domains]
+        if unknown:
+            raise DefinitionError(
+                f"{where}: task {name!r} names domain(s) {unknown} that dataset "
+                f"{spec.name!r} does not have; its domains are {domains}."
+            )
+    return list(spec.tasks)
 
 
 def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
-    """Every job of a definition, in a stable order (dataset, task, split, method)."""
+    """Every job of a definition, in a stable order (dataset, task, split, method).
+
+    Loads each dataset once (tasks and the outer splits' rows are part of the keys).
+    """
+    from shiftlab.bench.jobs import outer_split_indices
+
     jobs = []
     digest = definition.digest()
+    source = definition.source or "definition"
     for spec in definition.datasets:
-        tasks = _tasks_of(spec, definition.protocol.seed)
+        try:
+            ds = load_benchmark_dataset(spec.name, spec.options, spec.max_samples_per_domain,
+                                        definition.protocol.seed)
+        except Exception:
+            if not spec.tasks:  # its tasks cannot be known: nothing can be planned
+                raise
+            # Failure isolation: the dataset's jobs fail (each recorded with the loader's
+            # traceback) and the other datasets run.
+            ds = None
+        tasks = spec.tasks if ds is None else _check_tasks(
+            spec, ds, f"{source}: [[datasets]] {spec.name}")
         for task in tasks:
             Task.parse(task)  # early, clear error on a malformed task name
+            if ds is not None:
+                _, _, sd, y_true = ds.pack(Task.parse(task), return_target_labels=True)
             for split in range(definition.protocol.outer_splits):
+                template = Job(
+                    dataset=spec, task=task, outer_split=split, method=definition.methods[0],
+                    estimator=spec.estimator or definition.estimator,
+                    protocol=definition.protocol, scorers=definition.scorers,
+                    definition_digest=digest, device=definition.execution.device,
+                )
+                rows = ("unavailable" if ds is None
+                        else _rows_digest(*outer_split_indices(template, y_true, sd)))
                 for method in definition.methods:
-                    job = Job(
-                        dataset=spec, task=task, outer_split=split, method=method,
-                        estimator=spec.estimator or definition.estimator,
-                        protocol=definition.protocol,
-                        scorers=definition.scorers, definition_digest=digest,
-                        device=definition.execution.device,
-                    )
-                    jobs.append(_with_key(job))
+                    job = replace(template, method=method)
+                    jobs.append(replace(job, key=_job_key(job, rows)))
     return jobs
-
-
-def _with_key(job: Job) -> Job:
-    from dataclasses import replace
-
-    return replace(job, key=_job_key(job))
 
 
 def version_info(deep: bool = False) -> dict[str, str]:

@@ -8,7 +8,10 @@ the same command again resumes from the stored results.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,10 +21,11 @@ import pandas as pd
 from shiftlab.bench.definition import BenchmarkDefinition, load_definition
 from shiftlab.bench.execute import execute
 from shiftlab.bench.jobs import rescore_job, run_job
-from shiftlab.bench.planner import Job, plan_jobs, version_info
-from shiftlab.bench.store import RunStore
+from shiftlab.bench.planner import Job, plan_jobs, scorer_version, version_info
+from shiftlab.bench.store import CorruptRunFile, JobEntry, RunStore
+from shiftlab.exceptions import MissingOutputsError
 
-__all__ = ["RunSummary", "default_run_dir", "plan_status", "run_benchmark"]
+__all__ = ["RunSummary", "default_run_dir", "plan_status", "run_benchmark", "run_status"]
 
 
 @dataclass
@@ -36,6 +40,9 @@ class RunSummary:
     n_previously_failed: int = 0
     n_todo: int = 0
     n_rescored: int = 0
+    #: Stored jobs not reused because a file no longer matched the manifest (recomputed).
+    n_corrupt: int = 0
+    corrupt: list[str] = field(default_factory=list)
     #: Jobs computed by this call whose run raised warnings (see the ``warnings`` column).
     n_with_warnings: int = 0
     estimate_seconds: float | None = None
@@ -47,8 +54,13 @@ class RunSummary:
     def __str__(self) -> str:
         text = (
             f"{self.n_jobs} jobs: {self.n_cached} cached, {self.n_done} computed, "
-            f"{self.n_failed} failed ({self.elapsed:.1f} s); results in {self.run_dir}"
+            f"{self.n_failed} failed"
+            + (f", {self.n_rescored} rescored" if self.n_rescored else "")
+            + f" ({self.elapsed:.1f} s); results in {self.run_dir}"
         )
+        if self.n_corrupt:
+            text += (f"\n{self.n_corrupt} stored jobs did not match the manifest and were "
+                     "computed again: " + "; ".join(self.corrupt[:5]))
         if self.n_with_warnings:
             text += (
                 f"\n{self.n_with_warnings} computed jobs raised warnings (e.g. convergence); "
@@ -62,35 +74,44 @@ def default_run_dir(definition: BenchmarkDefinition) -> Path:
     return Path("shiftlab-runs") / definition.name
 
 
-def plan_status(definition: BenchmarkDefinition, run_dir: str | Path) -> dict:
-    """Counts of a run's jobs: total, cached (done), failed, running, to do."""
-    store = RunStore(run_dir)
-    jobs = plan_jobs(definition)
-    keys = {j.key for j in jobs}
-    done = keys & store.result_keys()
+def _counts(store: RunStore, keys: set[str], records: str) -> dict:
+    """Counts of ``keys``: stored and sound, corrupt, failed, running, to do."""
+    manifest = store.manifest()
+    done, corrupt = set(), set()
+    for key in keys & set(manifest):
+        (corrupt if store.verify(manifest[key], records=records) else done).add(key)
     failed = (keys & store.failure_keys()) - done
     running = {r["key"] for r in store.running()} & keys
     return {
         "total": len(keys),
         "done": len(done),
+        "corrupt": len(corrupt),
         "failed": len(failed),
-        "running": len(running),
+        "running": len(running - done),
         "todo": len(keys - done - failed - running),
     }
 
 
-def _missing_scorers(store: RunStore, jobs: list[Job]) -> list[tuple[Job, tuple[str, ...]]]:
-    """Finished jobs whose stored rows lack some of the definition's scorers."""
-    out = []
-    for job in jobs:
-        if job.method.is_baseline:  # one row with scorer "none", no records
-            continue
-        path = store.results_dir / f"{job.key}.parquet"
-        have = set(pd.read_parquet(path, columns=["scorer"])["scorer"].unique())
-        missing = tuple(s for s in job.scorers if s not in have)
-        if missing:
-            out.append((job, missing))
-    return out
+def run_status(run_dir: str | Path) -> dict:
+    """Counts of a run's jobs from its folder alone: no dataset is loaded, nothing written.
+
+    Reads the plan the last ``run`` saved and the manifest; a stored job counts as done
+    when its results file matches the manifest (size and sha256) and its records file
+    has the size the manifest says (the HMAC check is left to ``run``).
+    """
+    store = RunStore(run_dir)
+    plan = store.read_plan()
+    if plan is None:
+        raise FileNotFoundError(
+            f"{run_dir} has no plan.json: it is not a run folder, or was written by a "
+            "shiftlab older than 0.x; run `shiftlab run` on it once to plan it."
+        )
+    return _counts(store, {job["key"] for job in plan}, records="size")
+
+
+def plan_status(definition: BenchmarkDefinition, run_dir: str | Path) -> dict:
+    """Counts of the jobs of ``definition`` in ``run_dir`` (plans it: loads the data)."""
+    return _counts(RunStore(run_dir), {j.key for j in plan_jobs(definition)}, records="size")
 
 
 def _plan_table(definition: BenchmarkDefinition, jobs: list[Job], todo: set[str]) -> list[dict]:
@@ -112,13 +133,55 @@ def _plan_table(definition: BenchmarkDefinition, jobs: list[Job], todo: set[str]
 
 def _estimate_seconds(store: RunStore, todo: list[Job], n_workers: int) -> float | None:
     """Rough ETA from stored timings of the same methods (None when nothing is known)."""
-    frame = store.results()
+    try:
+        frame = store.results(verify=False)
+    except (OSError, ValueError):
+        return None
     if frame.empty or "job_seconds" not in frame:
         return None
     per_method = frame.groupby("method")["job_seconds"].first().to_dict()
     overall = float(pd.Series(list(per_method.values())).median())
     total = sum(per_method.get(j.method.name, overall) for j in todo)
     return total / max(1, n_workers)
+
+
+def _stale_scorers(entry: JobEntry, job: Job) -> tuple[str, ...]:
+    """The definition's scorers that a stored job lacks, or scored with other code."""
+    if job.method.is_baseline:  # one row with scorer "none", no records
+        return ()
+    return tuple(s for s in job.scorers if entry.scorers.get(s) != scorer_version(s))
+
+
+def _definition_text(definition: BenchmarkDefinition) -> str:
+    if definition.source and not definition.source.startswith("preset:"):
+        return Path(definition.source).read_text(encoding="utf-8")
+    from importlib import resources
+
+    name = definition.source.removeprefix("preset:")
+    if not name:
+        return ""
+    return (resources.files("shiftlab.bench") / "presets" / f"{name}.toml").read_text()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into KeyboardInterrupt, so a terminated run stops like Ctrl-C.
+
+    The executors then stop their workers and job processes, and the folder is left
+    resumable (every stored job complete, the rest run again next time).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_benchmark(
@@ -140,16 +203,25 @@ def run_benchmark(
     definition : BenchmarkDefinition, path or preset name
     run_dir : path, optional
         Folder of the run's results (default ``./shiftlab-runs/<name>``). Running again
-        with the same folder resumes: finished jobs are read from it, not recomputed.
+        with the same folder resumes: finished jobs are read from it, not recomputed,
+        once their files match the folder's manifest; a corrupt one is computed again.
     executor, n_jobs, timeout, dask_address : optional
         Override the definition's ``[execution]`` settings.
     retry_failed : bool, default=False
         Run again the jobs that failed in an earlier attempt (by default they are
         reported and skipped).
     dry_run : bool, default=False
-        Only plan: count jobs and cached results, estimate the time, run nothing.
+        Only plan: count jobs and cached results, estimate the time, run nothing and
+        write nothing.
     progress : bool, default=True
         Show a Rich progress bar with ETA.
+
+    Raises
+    ------
+    RunFolderLocked
+        When another run writes to ``run_dir``.
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM, after the workers stopped; the folder stays resumable.
     """
     if not isinstance(definition, BenchmarkDefinition):
         definition = load_definition(definition)
@@ -159,36 +231,33 @@ def run_benchmark(
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(definition)
     store = RunStore(run_dir)
     jobs = plan_jobs(definition)
-    done = store.result_keys()
+    if dry_run:
+        return _dry_run(definition, store, jobs, retry_failed)
+    with store.writing(), _sigterm_as_interrupt():
+        return _run(definition, store, jobs, retry_failed, progress)
+
+
+def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -> RunSummary:
+    from shiftlab.bench.execute import _n_workers
+
+    counts = _counts(store, {j.key for j in jobs}, records="size")
+    manifest = store.manifest()
+    done = {k for k in manifest if store.verify(manifest[k], records="size") is None}
     failed_before = store.failure_keys() - done
     todo = [j for j in jobs if j.key not in done and (retry_failed or j.key not in failed_before)]
-    rescore = _missing_scorers(store, [j for j in jobs if j.key in done])
-    summary = RunSummary(
-        run_dir=run_dir,
-        n_jobs=len(jobs),
-        n_cached=sum(j.key in done for j in jobs),
-        n_previously_failed=sum(j.key in failed_before for j in jobs),
-    )
     ex = definition.execution
-    summary.n_rescored = len(rescore)
-    if dry_run:
-        from shiftlab.bench.execute import _n_workers
+    workers = 1 if ex.executor == "inprocess" else _n_workers(ex.n_jobs)
+    return RunSummary(
+        run_dir=store.root, n_jobs=len(jobs), n_cached=sum(j.key in done for j in jobs),
+        n_previously_failed=sum(j.key in failed_before for j in jobs),
+        n_corrupt=counts["corrupt"], n_todo=len(todo),
+        estimate_seconds=_estimate_seconds(store, todo, workers),
+        plan=_plan_table(definition, jobs, {j.key for j in todo}),
+    )
 
-        workers = 1 if ex.executor == "inprocess" else _n_workers(ex.n_jobs)
-        summary.estimate_seconds = _estimate_seconds(store, todo, workers)
-        summary.n_todo = len(todo)
-        summary.plan = _plan_table(definition, jobs, {j.key for j in todo})
-        return summary
 
-    text = ""
-    if definition.source and not definition.source.startswith("preset:"):
-        text = Path(definition.source).read_text(encoding="utf-8")
-    else:
-        from importlib import resources
-
-        name = definition.source.removeprefix("preset:")
-        if name:
-            text = (resources.files("shiftlab.bench") / "presets" / f"{name}.toml").read_text()
+def _run(definition, store: RunStore, jobs: list[Job], retry_failed: bool,
+         progress: bool) -> RunSummary:
     store.write_meta(
         {
             "name": definition.name,
@@ -198,52 +267,137 @@ def run_benchmark(
             "host": socket.gethostname(),
             "versions": version_info(deep=definition.has_deep),
         },
-        definition_text=text or None,
+        definition_text=_definition_text(definition) or None,
     )
+    store.write_plan([{"key": j.key, "label": j.label, "dataset": j.dataset.name,
+                       "task": j.task, "outer_split": j.outer_split, "method": j.method.name}
+                      for j in jobs])
+    run_key = store.run_key()
+    summary = RunSummary(run_dir=store.root, n_jobs=len(jobs), n_cached=0)
     start = time.perf_counter()
-    for job, missing in rescore:
-        frame = rescore_job(replace(job, run_dir=str(run_dir)), missing)
-        if frame is None:  # no stored records: compute the whole job again
+    bar = _progress(progress, 0, summary)
+
+    # Reuse only what still matches the manifest; anything else runs again, and says why.
+    manifest = store.manifest()
+    done: dict[str, JobEntry] = {}
+    for job in jobs:
+        entry = manifest.get(job.key)
+        if entry is None:
+            continue
+        problem = store.verify(entry, records="tag", run_key=run_key)
+        if problem is None:
+            done[job.key] = entry
+        else:
+            store.forget(job.key)
+            summary.corrupt.append(f"{job.label}: {problem}; computing it again")
+    summary.n_corrupt = len(summary.corrupt)
+    for line in summary.corrupt[:20]:
+        bar.say(f"[yellow]not reused[/]: {line}")
+    failed_before = store.failure_keys() - set(done)
+    todo = [j for j in jobs
+            if j.key not in done and (retry_failed or j.key not in failed_before)]
+    summary.n_previously_failed = sum(j.key in failed_before for j in jobs)
+
+    # Scorers added or changed since a job ran are computed from its records.
+    for job in jobs:
+        entry = done.get(job.key)
+        stale = _stale_scorers(entry, job) if entry is not None else ()
+        if not stale:
+            continue
+        if not _rescore(store, job, entry, stale, run_key):
+            done.pop(job.key)
             todo.append(job)
             continue
-        old = store.results({job.key})
-        store.write_result(job.key, pd.concat([old, frame], ignore_index=True))
+        summary.n_rescored += 1
+    summary.n_cached = len(done)
+
+    todo = [replace(j, run_dir=str(store.root), run_key=run_key) for j in todo]
     bar = _progress(progress, len(todo), summary)
-    todo = [replace(j, run_dir=str(run_dir)) for j in todo]
-    with bar as (advance, describe):
-        for job, outcome in execute(
-            run_job, todo, executor=ex.executor, n_jobs=ex.n_jobs, timeout=ex.timeout,
-            dask_address=ex.dask_address, dask_workers=ex.dask_workers,
-        ):
-            if outcome.ok:
-                frame = outcome.value
-                frame["job_seconds"] = outcome.elapsed
-                store.write_result(job.key, frame)
-                summary.n_done += 1
-                if "warnings" in frame and frame["warnings"].astype(bool).any():
-                    summary.n_with_warnings += 1
-            else:
-                info = {
-                    "label": job.label,
-                    "dataset": job.dataset.name,
-                    "task": job.task,
-                    "method": job.method.name,
-                    "outer_split": job.outer_split,
-                    "error_type": outcome.error_type,
-                    "error": outcome.error,
-                    "traceback": outcome.traceback,
-                    "seconds": outcome.elapsed,
-                }
-                store.write_failure(job.key, info)
-                summary.n_failed += 1
-                summary.failures.append(info)
-                describe(f"[red]failed[/]: {job.label}: {outcome.error_type}")
-            advance()
-    for job in todo:  # jobs the executor never returned (should not happen)
-        store.clear_running(job.key)
+    ex = definition.execution
+    results = execute(
+        run_job, todo, executor=ex.executor, n_jobs=ex.n_jobs, timeout=ex.timeout,
+        dask_address=ex.dask_address, dask_workers=ex.dask_workers,
+        **_dask_options(ex),
+    )
+    try:
+        with bar as (advance, describe), contextlib.closing(results):
+            for job, outcome in results:
+                if outcome.ok:
+                    _store_job(store, job, outcome, summary)
+                else:
+                    info = _failure_info(job, outcome)
+                    store.write_failure(job.key, info)
+                    summary.n_failed += 1
+                    summary.failures.append(info)
+                    describe(f"[red]failed[/]: {job.label}: {outcome.error_type}")
+                advance()
+    finally:
+        store.compact_manifest()
     summary.elapsed = time.perf_counter() - start
     store.write_meta({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return summary
+
+
+def _dask_options(ex) -> dict:
+    """The Dask settings beyond the address: TLS credentials and the no-worker limit."""
+    if ex.executor != "dask":
+        return {}
+    from shiftlab.bench.execute import dask_security_from_files
+
+    return {
+        "dask_no_worker_timeout": ex.dask_no_worker_timeout,
+        "dask_security": dask_security_from_files(
+            ex.dask_tls_ca_file, ex.dask_tls_cert_file, ex.dask_tls_key_file
+        ),
+    }
+
+
+def _store_job(store: RunStore, job: Job, outcome, summary: RunSummary) -> None:
+    result = outcome.value
+    frame = result.frame
+    frame["job_seconds"] = outcome.elapsed
+    scorers = dict(zip(frame["scorer"], frame["scorer_version"], strict=True))
+    scorers.pop("none", None)
+    store.write_result(job.key, frame, label=job.label, records=result.records,
+                       scorers=scorers)
+    summary.n_done += 1
+    if "warnings" in frame and frame["warnings"].astype(bool).any():
+        summary.n_with_warnings += 1
+
+
+def _rescore(store: RunStore, job: Job, entry: JobEntry, stale: tuple[str, ...],
+             run_key: str | None) -> bool:
+    """Replace a stored job's rows of ``stale`` scorers; False when it must run again."""
+    try:
+        search = store.load_records(job.key, entry, run_key)
+        frame = rescore_job(replace(job, run_dir=str(store.root)), search, stale)
+    except (CorruptRunFile, MissingOutputsError):
+        return False
+    old = store.results({job.key})
+    old = old[~old["scorer"].isin(stale)]
+    for col in ("job_seconds", "job_cpu_seconds"):  # the job's own cost, not the rescoring's
+        if col in old and len(old):
+            frame[col] = old[col].iloc[0]
+    merged = pd.concat([old, frame], ignore_index=True)
+    records = store.write_records(job.key, search, run_key)
+    scorers = {**entry.scorers, **{s: scorer_version(s) for s in stale}}
+    store.write_result(job.key, merged, label=entry.label or job.label, records=records,
+                       scorers=scorers)
+    return True
+
+
+def _failure_info(job: Job, outcome) -> dict:
+    return {
+        "label": job.label,
+        "dataset": job.dataset.name,
+        "task": job.task,
+        "method": job.method.name,
+        "outer_split": job.outer_split,
+        "error_type": outcome.error_type,
+        "error": outcome.error,
+        "traceback": outcome.traceback,
+        "seconds": outcome.elapsed,
+    }
 
 
 class _progress:
@@ -284,6 +438,13 @@ class _progress:
             self.bar.console.print(msg)
 
         return advance, describe
+
+    def say(self, msg: str) -> None:
+        """Print a line (to stderr) when progress output is on."""
+        if self.enabled:
+            from rich.console import Console
+
+            Console(stderr=True).print(msg)
 
     def __exit__(self, *exc):
         if hasattr(self, "bar"):

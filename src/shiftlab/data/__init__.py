@@ -1,7 +1,7 @@
 """Data layer: the domain array convention, named-domain datasets, shift simulators and
 real-dataset loaders. Nothing here depends on the other shiftlab layers."""
 
-from shiftlab.data.catalog import catalog, dataset_info
+from shiftlab.data.catalog import catalog, dataset_info, is_available
 from shiftlab.data.convention import (
     DEFAULT_SOURCE_DOMAIN,
     DEFAULT_TARGET_DOMAIN,
@@ -16,7 +16,7 @@ from shiftlab.data.convention import (
     target_mask,
 )
 from shiftlab.data.dataset import DomainDataset, Task, merge_domains, split_domains
-from shiftlab.data.home import get_data_home, is_available
+from shiftlab.data.home import get_data_home
 from shiftlab.data.loaders import fetch_dataset, load_dataset
 from shiftlab.data.simulate import (
     make_multi_source,

@@ -24,10 +24,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from shiftlab.data.home import DataFile, is_available
+from shiftlab.data.home import DataFile, LocalState, check_files
 from shiftlab.exceptions import unknown_name
 
-__all__ = ["DataFile", "DatasetInfo", "catalog", "dataset_info", "dataset_names", "is_available"]
+__all__ = [
+    "DataFile",
+    "DatasetInfo",
+    "LocalState",
+    "catalog",
+    "dataset_info",
+    "dataset_names",
+    "is_available",
+    "local_state",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,7 +133,14 @@ class DatasetInfo:
         raise unknown_name("file", filename, [f.path.split("/", 1)[1] for f in self.files])
 
     def is_available(self, data_home: str | os.PathLike | None = None) -> bool:
+        """See :func:`is_available`."""
         return is_available(self.name, data_home)
+
+    def local_state(
+        self, data_home: str | os.PathLike | None = None, *, recheck: bool = False
+    ) -> LocalState:
+        """See :func:`local_state`."""
+        return local_state(self.name, data_home, recheck=recheck)
 
     def to_dict(self) -> dict:
         """Plain-Python view (lists and dicts only), e.g. for tables and JSON."""
@@ -953,3 +969,52 @@ def dataset_info(name: str) -> DatasetInfo:
     if key in _BY_NAME:
         return _BY_NAME[key]
     raise unknown_name("dataset", name, dataset_names())
+
+
+def local_state(
+    name: str, data_home: str | os.PathLike | None = None, *, recheck: bool = False
+) -> LocalState:
+    """What the data home holds of a dataset: ``"yes"``, ``"no"``, ``"partial"`` or ``"corrupt"``.
+
+    Every present file is checked against its catalogued size and sha256; the digests are
+    cached in ``<data home>/.verified.json`` (not written in a read-only data home) under
+    each file's stat stamp, so that a second call costs one ``stat`` per file (files
+    changed within a second of being hashed excepted: they are hashed again). See
+    :func:`shiftlab.data.home.check_files` and "Integrity" in :mod:`shiftlab.data.home`
+    for what that stamp does and does not notice.
+
+    Parameters
+    ----------
+    name : str
+        Catalog name or alias.
+    data_home : str or path-like, optional
+        Data home (see :func:`~shiftlab.data.home.get_data_home`).
+    recheck : bool, default=False
+        Hash every present file again, trusting no cached digest.
+
+    Returns
+    -------
+    LocalState
+        The state and the first offending file; ``advice(name)`` says how to fix it.
+
+    Raises
+    ------
+    UnknownNameError
+        ``name`` is not in the catalog.
+    """
+    return check_files(dataset_info(name).files, data_home, recheck=recheck)
+
+
+def is_available(name: str, data_home: str | os.PathLike | None = None) -> bool:
+    """Whether every file a dataset's loader needs is in the data home, with the right sha256.
+
+    A file that is present but corrupted does not count. Digests cached by
+    :func:`local_state` (``shiftlab datasets``) are used, but nothing is written: this is
+    a pure query, safe on any data home.
+
+    Raises
+    ------
+    UnknownNameError
+        ``name`` is not in the catalog.
+    """
+    return check_files(dataset_info(name).files, data_home, update_cache=False).available

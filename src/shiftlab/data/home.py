@@ -19,13 +19,36 @@ The data home is, in order of precedence:
 Integrity
 ---------
 Each file has a sha256 digest recorded in the catalog. A file found in the data home
-is checked before use (the result is memoised per process, keyed by the file's size
-and modification time, so repeated loads do not hash again). A missing file is
+is checked before use (the result is memoised per process, keyed by the file's stat
+stamp described below, so repeated loads do not hash again). A missing file is
 downloaded, when allowed, to a temporary file *in the destination folder*, hashed while
 it is written, and only renamed into place (an atomic ``os.replace``) once its digest
 matches. A failed or corrupted download therefore never leaves a partial or wrong file
 where a later load would find it, and concurrent processes downloading the same file
 cannot see each other's half-written copies.
+
+Listing what is in a data home (:func:`check_files`, behind
+:func:`shiftlab.data.catalog.local_state`, :func:`~shiftlab.data.catalog.is_available`
+and ``shiftlab datasets``) verifies every present file as well, so that a corrupted
+file is reported as such instead of as available. So that a listing does not hash
+every file every time, the digests it computes are kept in ``<data home>/.verified.json``
+(:data:`VERIFIED_CACHE`), each under the file's path and *stat stamp*: size,
+modification time, status-change time (``st_ctime``) and inode, in nanoseconds. A
+second listing costs one ``stat`` per file. The JSON file is written atomically (a
+temporary file in the data home, then ``os.replace``) and never in a read-only data
+home, which then works as it is but is hashed at each listing.
+
+*Trade-off.* The stamp, not the content, decides whether a file is hashed again. Any
+write to a file moves its modification time, and putting that time back with
+``os.utime`` moves its ``st_ctime``, which only the kernel sets: such edits are
+noticed. A write within the same timestamp tick as the hashing could leave the stamp
+unchanged (the "racy" case of git's index), so a digest is remembered, in the JSON file
+and in the per-process memo alike, only for a file whose times were at least
+:data:`SETTLE_SECONDS` old when hashing began; a fresher file is hashed again next time.
+What still goes unnoticed is a file system without a real ``st_ctime`` (on Windows it
+is the creation time, so an ``os.utime`` that restores the modification time goes
+unnoticed there) or a clock set back by hand. ``recheck=True``
+(``shiftlab datasets --recheck``) hashes every file again and refreshes the cache.
 
 Mirrors
 -------
@@ -44,12 +67,14 @@ References
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import stat
 import sys
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -63,13 +88,16 @@ __all__ = [
     "DATA_HOME_ENV",
     "FEATURE_CACHE_ENV",
     "MIRROR_ENV",
+    "SETTLE_SECONDS",
+    "VERIFIED_CACHE",
     "DataFile",
+    "LocalState",
+    "check_files",
     "default_data_home",
     "fetch_file",
     "fetch_files",
     "get_data_home",
     "get_feature_cache_dir",
-    "is_available",
     "is_writable",
     "sha256_file",
     "verify_file",
@@ -83,6 +111,11 @@ DATA_HOME_ENV = "SHIFTLAB_DATA"
 MIRROR_ENV = "SHIFTLAB_DATA_MIRROR"
 #: Environment variable naming the folder for cached featurisations (text datasets).
 FEATURE_CACHE_ENV = "SHIFTLAB_CACHE"
+#: File of the data home that keeps the digests listings computed (see "Integrity").
+VERIFIED_CACHE = ".verified.json"
+#: A digest is remembered only for files whose times were this much older than the
+#: hashing (seconds; covers the timestamp granularity of common file systems).
+SETTLE_SECONDS = 1.0
 
 _CHUNK = 1 << 20
 
@@ -217,8 +250,24 @@ def get_feature_cache_dir(data_home: str | os.PathLike | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------- checksums
-_verified: dict[str, tuple[int, int, str]] = {}
+#: Per-process memo of verified files: resolved path -> (stat stamp, sha256 it matched).
+_verified: dict[str, tuple[tuple[int, int, int, int], str]] = {}
 _verified_lock = threading.Lock()
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """The stat stamp a cached digest is trusted under (see "Integrity" above)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _settled(st: os.stat_result, hashed_from_ns: int) -> bool:
+    """Whether the file's times were :data:`SETTLE_SECONDS` old when hashing began.
+
+    Only then may its digest be remembered under its stamp: a write in the same
+    timestamp tick as the hashing could leave the stamp as it was.
+    """
+    newest = max(st.st_mtime_ns, st.st_ctime_ns)
+    return newest < hashed_from_ns - int(SETTLE_SECONDS * 1e9)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -240,8 +289,10 @@ def _checksum_message(what: str, path: Path, entry: DataFile, actual: str, fix: 
 def verify_file(path: str | os.PathLike, entry: DataFile) -> Path:
     """Check that the file at ``path`` has the digest recorded in ``entry``.
 
-    The outcome is memoised per process by ``(size, mtime)``: a file that was verified
-    and has not changed since is not hashed again.
+    The outcome is memoised per process by the file's stat stamp (size, modification
+    and status-change times, inode): a file that was verified and has not changed since
+    is not hashed again (unless it had changed just before it was hashed; see
+    :data:`SETTLE_SECONDS`).
 
     Raises
     ------
@@ -254,8 +305,9 @@ def verify_file(path: str | os.PathLike, entry: DataFile) -> Path:
     key = os.fspath(path.resolve())
     with _verified_lock:
         hit = _verified.get(key)
-    if hit is not None and hit[:2] == (st.st_size, st.st_mtime_ns) and hit[2] == entry.sha256:
+    if hit is not None and hit == (_stamp(st), entry.sha256):
         return path
+    hashed_from = time.time_ns()
     actual = sha256_file(path)
     if actual != entry.sha256:
         size_note = (
@@ -274,8 +326,9 @@ def verify_file(path: str | os.PathLike, entry: DataFile) -> Path:
                 f"from {entry.urls[0] if entry.urls else 'the original snapshot'}.",
             )
         )
-    with _verified_lock:
-        _verified[key] = (st.st_size, st.st_mtime_ns, entry.sha256)
+    if _settled(st, hashed_from):
+        with _verified_lock:
+            _verified[key] = (_stamp(st), entry.sha256)
     return path
 
 
@@ -451,22 +504,6 @@ def _download_first(
     )
 
 
-def is_available(name: str, data_home: str | os.PathLike | None = None) -> bool:
-    """Whether every file a dataset's loader needs is present in the data home.
-
-    Presence only; the sha256 checks happen when the dataset is loaded.
-
-    Raises
-    ------
-    UnknownNameError
-        ``name`` is not in the catalog.
-    """
-    from shiftlab.data.catalog import dataset_info  # the catalog imports this module
-
-    info = dataset_info(name)
-    return all(f.local_path(data_home).is_file() for f in info.files if f.required)
-
-
 def fetch_files(
     entries: Sequence[DataFile],
     data_home: str | os.PathLike | None = None,
@@ -475,3 +512,222 @@ def fetch_files(
 ) -> dict[str, Path]:
     """Fetch several files; return ``{entry.path: local path}``."""
     return {e.path: fetch_file(e, data_home, download, base_url) for e in entries}
+
+
+# --------------------------------------------------------------------- local state
+@dataclass(frozen=True)
+class LocalState:
+    """What a data home holds of one dataset, its files' sizes and sha256 checked.
+
+    Attributes
+    ----------
+    state : {"yes", "no", "partial", "corrupt"}
+        ``"corrupt"``: a file present in the data home, needed by the loader or not,
+        fails its check (size or sha256) or cannot be read. Otherwise ``"yes"``: every
+        file the loader needs is present (companion files may be missing); ``"no"``:
+        no file of the dataset is present; ``"partial"``: some are, but a needed one
+        is missing.
+    available : bool
+        Whether every file the loader needs is present and verified, so that loading
+        needs no download. Also true when the only corrupt file is a companion file
+        the loader does not read (``state`` is then ``"corrupt"``).
+    file : DataFile or None
+        The first offending file: the first corrupt one, else the first missing file
+        the loader needs; ``None`` when ``state`` is ``"yes"`` or ``"no"``.
+    path : pathlib.Path or None
+        Where ``file`` is, or would be, in the data home.
+    problem : str
+        What is wrong with ``file``: ``"sha256 mismatch"``, ``"size mismatch (...)"``,
+        ``"unreadable (...)"``, ``"not a regular file"`` or ``"missing"``.
+    """
+
+    state: str
+    available: bool
+    file: DataFile | None = None
+    path: Path | None = None
+    problem: str = ""
+
+    def __str__(self) -> str:
+        if self.file is None:
+            return self.state
+        return f"{self.state}: {self.file.path} {self.problem}"
+
+    def advice(self, name: str) -> str:
+        """The state in one line with what to do about it, for the dataset ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Catalog name of the dataset, for the re-download command.
+
+        Returns
+        -------
+        str
+            ``str(self)``, followed for ``"corrupt"`` and ``"partial"`` by how to get
+            a good copy (there is no download sub-command: files are downloaded by
+            :func:`shiftlab.data.fetch_dataset` and by the loaders).
+        """
+        if self.file is None:
+            return str(self)
+        fetch = (
+            f"shiftlab.data.fetch_dataset({name!r}) (or load the dataset with download=True)"
+        )
+        if self.state == "corrupt":
+            fix = f"delete {self.path} and download it again with {fetch}"
+        else:
+            fix = f"download the missing files with {fetch}"
+        if not self.file.urls:
+            fix += (
+                f"; no public URL serves this file: set {MIRROR_ENV} to a mirror or copy it "
+                "from the original snapshot"
+            )
+        return f"{self} - {fix}"
+
+
+_cache_lock = threading.Lock()
+_STAMP_FIELDS = ("size", "mtime_ns", "ctime_ns", "inode")
+
+
+def _read_cache(home: Path) -> dict[str, dict]:
+    """The digests of ``<home>/.verified.json``; empty when absent or unreadable."""
+    try:
+        with open(home / VERIFIED_CACHE, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) and data.get("format") == 1 else None
+    return dict(files) if isinstance(files, dict) else {}
+
+
+def _write_cache(home: Path, files: dict[str, dict]) -> None:
+    """Replace ``<home>/.verified.json`` atomically; do nothing in a read-only data home."""
+    if not home.is_dir() or not is_writable(home):
+        return
+    tmp: Path | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=VERIFIED_CACHE + ".", suffix=".tmp", dir=home)
+        tmp = Path(tmp_name)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"format": 1, "files": files}, out, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, home / VERIFIED_CACHE)
+    except OSError as exc:  # a full disk or a racing clean-up: the cache is optional
+        logger.debug("could not write %s: %s", home / VERIFIED_CACHE, exc)
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
+
+
+def _cached_digest(record: object, stamp: tuple[int, int, int, int]) -> str | None:
+    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+        return None
+    return record["sha256"] if tuple(record.get(k) for k in _STAMP_FIELDS) == stamp else None
+
+
+def _check_present(
+    entry: DataFile, path: Path, st: os.stat_result, cache: dict[str, dict], recheck: bool
+) -> tuple[str, bool]:
+    """Check one present file; return ``(problem or "", whether the cache changed)``."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file", cache.pop(entry.path, None) is not None
+    if st.st_size != entry.size:  # no need to hash: the catalog records the size
+        problem = f"size mismatch ({st.st_size} bytes instead of {entry.size})"
+        return problem, cache.pop(entry.path, None) is not None
+    stamp = _stamp(st)
+    memo_key = os.fspath(path.resolve())
+    cached = None if recheck else _cached_digest(cache.get(entry.path), stamp)
+    digest = cached
+    if digest is None and not recheck:
+        with _verified_lock:
+            if _verified.get(memo_key) == (stamp, entry.sha256):
+                digest = entry.sha256  # hashed earlier by this process
+    settled = True  # a digest from the JSON file or the memo was recorded settled
+    if digest is None:
+        hashed_from = time.time_ns()
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            changed = cache.pop(entry.path, None) is not None
+            return f"unreadable ({exc.strerror or exc})", changed
+        settled = _settled(st, hashed_from)
+        if digest == entry.sha256 and settled:
+            # Only a digest hashed here feeds the loaders' memo, never one read from
+            # the JSON file: loaders hash each file once per process.
+            with _verified_lock:
+                _verified[memo_key] = (stamp, entry.sha256)
+    changed = False
+    if cached is None:  # record what was found, or forget a stale record
+        record = {**dict(zip(_STAMP_FIELDS, stamp, strict=True)), "sha256": digest}
+        if settled:
+            changed = cache.get(entry.path) != record
+            cache[entry.path] = record
+        else:
+            changed = cache.pop(entry.path, None) is not None
+    return ("" if digest == entry.sha256 else "sha256 mismatch"), changed
+
+
+def check_files(
+    files: Sequence[DataFile],
+    data_home: str | os.PathLike | None = None,
+    *,
+    recheck: bool = False,
+    update_cache: bool = True,
+) -> LocalState:
+    """Check which of a dataset's files the data home holds, and whether they are intact.
+
+    Every present file is checked against the catalog: its size, then its sha256 [2]_.
+    Digests are looked up in ``<data home>/.verified.json`` (and in the memo of
+    :func:`verify_file`) under the file's stat stamp before any hashing; see "Integrity"
+    in the module docstring for the trade-off this makes.
+
+    Parameters
+    ----------
+    files : sequence of DataFile
+        The catalog records of the dataset's files (``DatasetInfo.files``).
+    data_home : str or path-like, optional
+        Data home (see :func:`get_data_home`).
+    recheck : bool, default=False
+        Hash every present file, trusting no cached digest.
+    update_cache : bool, default=True
+        Record new digests in ``<data home>/.verified.json`` (skipped, silently, when the
+        data home is read-only or does not exist). With ``False`` nothing is written.
+
+    Returns
+    -------
+    LocalState
+        The state, whether the loader can run without a download, and the first
+        offending file.
+    """
+    home = get_data_home(data_home)
+    corrupt: tuple[DataFile, Path, str] | None = None
+    missing: tuple[DataFile, Path] | None = None
+    any_present = False
+    available = True
+    with _cache_lock:
+        cache = _read_cache(home)
+        changed = False
+        for entry in files:
+            path = entry.local_path(home)
+            try:
+                st = path.stat()
+            except OSError:  # missing, or an unreachable folder: not there either way
+                changed |= cache.pop(entry.path, None) is not None
+                if entry.required:
+                    available = False
+                    missing = missing or (entry, path)
+                continue
+            any_present = True
+            problem, cache_changed = _check_present(entry, path, st, cache, recheck)
+            changed |= cache_changed
+            if problem:
+                available = available and not entry.required
+                corrupt = corrupt or (entry, path, problem)
+        if changed and update_cache:
+            _write_cache(home, cache)
+    if corrupt is not None:
+        return LocalState("corrupt", available, *corrupt)
+    if missing is None:
+        return LocalState("yes", True)
+    if not any_present:
+        return LocalState("no", False)
+    return LocalState("partial", False, *missing, problem="missing")

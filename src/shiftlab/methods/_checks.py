@@ -1,11 +1,42 @@
 """Parameter checks shared by the shallow methods (raised at ``fit``, per the estimator
-contract), with messages that name the parameter, the accepted values and the value got."""
+contract), with messages that name the parameter, the accepted values and the value got.
+
+Every registered method also declares scikit-learn's ``_parameter_constraints`` (checked
+by ``_validate_params()`` at the start of ``fit``, and by benchmark definitions before any
+job runs); the constraint pieces its classes share are defined here. They state the type
+and range of each parameter; the checks below stay for what constraints cannot say
+(booleans passed as numbers, relations between parameters, data-dependent limits).
+"""
 
 from __future__ import annotations
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+# ----------------------------------------------------------- parameter constraints
+#: A number > 0 (a kernel width, an entropic regularisation, a weight bound).
+POSITIVE = Interval(Real, 0, None, closed="neither")
+#: A number >= 0 (a penalty weight, a tolerance).
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+#: A number in [0, 1] (a shrinkage, a trade-off).
+UNIT = Interval(Real, 0, 1, closed="both")
+#: ``approx="auto" | True | False`` (see :func:`use_approx`).
+APPROX = [StrOptions({"auto"}), "boolean"]
+MULTI_SOURCE = [StrOptions({"pooled", "per_domain"})]
+#: A kernel width as :func:`shiftlab.methods._kernels.resolve_gamma` understands it.
+GAMMA = [POSITIVE, StrOptions({"auto", "scale", "median"}), None]
+#: A scikit-learn estimator (or None for the method's default). What else it must have
+#: (predict_proba, decision_function, sample_weight) is checked at fit, whose messages
+#: say which estimators fit.
+ESTIMATOR = [HasMethods(["fit"]), None]
+
+
+def at_least(minimum: int) -> Interval:
+    """An integer >= ``minimum`` (a count, a size, an iteration cap)."""
+    return Interval(Integral, minimum, None, closed="left")
 
 
 def _matches(value, allowed) -> bool:

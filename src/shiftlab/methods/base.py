@@ -92,6 +92,11 @@ class BaseAdapter(BaseEstimator):
 
     #: Whether the adapter yields sample weights (reweighting family).
     produces_weights: bool = False
+    #: scikit-learn's parameter constraints, checked at the start of ``fit``
+    #: (``_validate_params``) and by benchmark definitions. Every registered method
+    #: declares its own; this empty default leaves a subclass that declares none
+    #: (a user's adapter) unchecked rather than failing.
+    _parameter_constraints: dict = {}
 
     # ---- to implement -------------------------------------------------------
     def _fit(self, X, y, sample_domain):  # pragma: no cover - abstract
@@ -117,6 +122,7 @@ class BaseAdapter(BaseEstimator):
 
     def fit_adapt(self, X, y=None, sample_domain=None):
         """Fit on training rows and return ``(X_adapted, sample_weight or None)``."""
+        self._validate_params()
         X, y, sample_domain = prepare_fit(X, y, sample_domain)
         self.n_features_in_ = X.shape[1]
         self.source_domains_ = np.unique(sample_domain[sample_domain >= 0])
@@ -153,10 +159,14 @@ class BaseDAEstimator(BaseEstimator):
     ``_predict_proba`` / ``_decision_function`` when they have them).
     """
 
+    #: See :attr:`BaseAdapter._parameter_constraints`.
+    _parameter_constraints: dict = {}
+
     def _fit(self, X, y, sample_domain):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def fit(self, X, y=None, sample_domain=None):
+        self._validate_params()
         X, y, sample_domain = prepare_fit(X, y, sample_domain)
         self.n_features_in_ = X.shape[1]
         with blas_scope(X):  # see shiftlab.methods._threads

@@ -64,6 +64,8 @@ class SourceOnly(BaseAdapter):
     ``O(1)``: nothing is learned.
     """
 
+    _parameter_constraints: dict = {}  # no parameter
+
     def _fit(self, X, y, sample_domain):
         self.source_pooling_ = "pooled"
         return self

@@ -32,10 +32,12 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import ESTIMATOR, NON_NEGATIVE, at_least
 from shiftlab.methods._threads import single_blas_thread
 from shiftlab.methods.base import BaseAdapter, prepare_predict
 from shiftlab.methods.registry import register_method
@@ -248,6 +250,13 @@ class BBSE(_LabelShiftAdapter):
        for label shift with black box predictors. ICML, PMLR 80:3122-3130.
     """
 
+    _parameter_constraints: dict = {
+        "estimator": ESTIMATOR,
+        "soft": ["boolean"],
+        "cv": [at_least(2)],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, estimator=None, *, soft=False, cv=5, random_state=None):
         self.estimator = estimator
         self.soft = soft
@@ -379,6 +388,15 @@ class MLLS(_LabelShiftAdapter):
     .. [2] Alexandari, A., Kundaje, A. and Shrikumar, A. (2020). Maximum likelihood with
        bias-corrected calibration is hard-to-beat at label shift adaptation. ICML.
     """
+
+    _parameter_constraints: dict = {
+        "estimator": ESTIMATOR,
+        "calibration": [StrOptions({"bcts", "ts"}), None],
+        "cv": [at_least(2)],
+        "tol": [NON_NEGATIVE],
+        "max_iter": [at_least(0)],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, estimator=None, *, calibration="bcts", cv=5, tol=1e-8, max_iter=1000,
                  random_state=None):

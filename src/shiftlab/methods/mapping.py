@@ -79,10 +79,19 @@ from scipy.linalg import eigh
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods import _ot
+from shiftlab.methods._checks import (
+    APPROX,
+    MULTI_SOURCE,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    at_least,
+)
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
@@ -101,6 +110,18 @@ __all__ = [
 ]
 
 _OT_METRICS = ["sqeuclidean", "cosine", "cityblock"]
+#: A cost normalisation of :func:`shiftlab.methods._ot.normalize_cost` (None: none).
+_COST_NORM = [StrOptions({n for n in _ot.COST_NORMS if n is not None}), None]
+#: Parameters every discrete OT mapping shares (see ``_BaseOTMapping._validate_common``).
+_OT_CONSTRAINTS = {
+    "metric": [StrOptions(set(_ot.COST_METRICS))],
+    "approx": APPROX,
+    "max_exact_samples": [at_least(1)],
+    "batch_size": [at_least(2)],
+    "n_rounds": [at_least(1)],
+    "multi_source": MULTI_SOURCE,
+    "random_state": ["random_state"],
+}
 _GAMMA_GRID = [0.01, 0.1, 1.0, 10.0, 100.0]
 _REFERENCE_OT = (
     "Courty, N., Flamary, R., Tuia, D. and Rakotomamonjy, A. (2017). Optimal transport for "
@@ -293,6 +314,12 @@ class CORAL(_BaseMapping):
        adaptation. AAAI.
     """
 
+    _parameter_constraints: dict = {
+        "reg": [UNIT, StrOptions({"auto"}), None],
+        "assume_centered": ["boolean"],
+        "multi_source": MULTI_SOURCE,
+    }
+
     def __init__(self, reg="auto", assume_centered=False, *, multi_source="pooled"):
         self.reg = reg
         self.assume_centered = assume_centered
@@ -402,6 +429,12 @@ class LinearOTMapping(_BaseMapping):
        linear Monge mapping estimation and optimal transport domain adaptation.
        arXiv:1905.10155.
     """
+
+    _parameter_constraints: dict = {
+        "reg": [NON_NEGATIVE],
+        "bias": ["boolean"],
+        "multi_source": MULTI_SOURCE,
+    }
 
     def __init__(self, reg=1e-8, bias=True, *, multi_source="pooled"):
         self.reg = reg
@@ -612,6 +645,12 @@ class OTMapping(_BaseOTMapping):
     .. [2] Fatras, K. et al. (2020). Learning with minibatch Wasserstein. AISTATS.
     """
 
+    _parameter_constraints: dict = {
+        **_OT_CONSTRAINTS,
+        "norm": _COST_NORM,
+        "max_iter": [at_least(1)],
+    }
+
     def __init__(self, metric="sqeuclidean", norm="median", max_iter=10_000_000, *,
                  approx="auto", max_exact_samples=3000, batch_size=1000, n_rounds=1,
                  multi_source="pooled", random_state=None):
@@ -725,6 +764,14 @@ class EntropicOTMapping(_BaseOTMapping):
     .. [3] Schmitzer, B. (2019). Stabilized sparse scaling algorithms for entropy
        regularized transport problems. SIAM J. Sci. Comput. 41(3).
     """
+
+    _parameter_constraints: dict = {
+        **_OT_CONSTRAINTS,
+        "reg_e": [POSITIVE],
+        "norm": _COST_NORM,
+        "max_iter": [at_least(1)],
+        "tol": [POSITIVE],
+    }
 
     def __init__(self, reg_e=1.0, metric="sqeuclidean", norm="median", max_iter=1000,
                  tol=1e-7, *, approx="auto", max_exact_samples=5000, batch_size=1000,
@@ -852,6 +899,17 @@ class ClassRegOTMapping(_BaseOTMapping):
 
     _needs_classes = True
     _cost_norm_param = "cost_norm"
+
+    _parameter_constraints: dict = {
+        **_OT_CONSTRAINTS,
+        "reg_e": [POSITIVE],
+        "reg_cl": [NON_NEGATIVE, None],
+        "norm": [StrOptions({"lpl1", "l1l2"})],
+        "cost_norm": _COST_NORM,
+        "max_iter": [at_least(1)],
+        "max_inner_iter": [at_least(1)],
+        "tol": [POSITIVE],
+    }
 
     def __init__(self, reg_e=1.0, reg_cl=None, norm="lpl1", metric="sqeuclidean",
                  cost_norm=None, max_iter=10, max_inner_iter=200, tol=1e-7, *,
@@ -1040,6 +1098,18 @@ class MMDLSMapping(_BaseMapping):
     """
 
     _needs_classes = True
+
+    _parameter_constraints: dict = {
+        "gamma": [POSITIVE],
+        "kernel": [StrOptions({"exponential", "rbf"})],
+        "reg_m": [NON_NEGATIVE],
+        "tol": [POSITIVE],
+        "max_iter": [at_least(1)],
+        "approx": APPROX,
+        "max_exact_samples": [at_least(2)],
+        "multi_source": MULTI_SOURCE,
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, gamma=1.0, kernel="exponential", reg_m=1e-10, tol=1e-5,
                  max_iter=100, *, approx="auto", max_exact_samples=5000,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import Bounds, brentq, minimize
@@ -37,14 +38,26 @@ from scipy.stats import multivariate_normal
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics.pairwise import PAIRWISE_KERNEL_FUNCTIONS
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.svm import SVC
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import (
+    APPROX,
+    ESTIMATOR,
+    GAMMA,
+    MULTI_SOURCE,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    at_least,
+)
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import use_approx as _use_approx
 from shiftlab.methods._covariance import _covariance, check_covariance_reg
@@ -364,6 +377,14 @@ class DensityReweight(_BaseReweightAdapter):
 
     _has_ratio = True
 
+    _parameter_constraints: dict = {
+        "bandwidth": [POSITIVE, StrOptions({"scott", "silverman"})],
+        "approx": APPROX,
+        "max_exact_samples": [at_least(1)],
+        "multi_source": MULTI_SOURCE,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, bandwidth=1.0, *, approx="auto", max_exact_samples=10000,
                  multi_source="pooled", random_state=None):
         self.bandwidth = bandwidth
@@ -453,6 +474,11 @@ class GaussianReweight(_BaseReweightAdapter):
     """
 
     _has_ratio = True
+
+    _parameter_constraints: dict = {
+        "reg": [UNIT, StrOptions({"auto"}), None],
+        "multi_source": MULTI_SOURCE,
+    }
 
     def __init__(self, reg="auto", *, multi_source="pooled"):
         self.reg = reg
@@ -554,6 +580,15 @@ class DiscriminatorReweight(_BaseReweightAdapter):
     """
 
     _has_ratio = True
+
+    _parameter_constraints: dict = {
+        "domain_classifier": ESTIMATOR,
+        # None, an int >= 2, a splitter or an iterable of splits: what
+        # cross_val_predict takes.
+        "cv": ["cv_object"],
+        "multi_source": MULTI_SOURCE,
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, domain_classifier=None, *, cv=None, multi_source="pooled",
                  random_state=None):
@@ -698,6 +733,17 @@ class KLIEP(_BaseReweightAdapter):
 
     _has_ratio = True
 
+    _parameter_constraints: dict = {
+        # A list (or tuple) of widths is selected by likelihood cross-validation.
+        "gamma": [*GAMMA, list, tuple],
+        "n_centers": [at_least(1)],
+        "cv": [at_least(2)],
+        "tol": [NON_NEGATIVE],
+        "max_iter": [at_least(0)],
+        "multi_source": MULTI_SOURCE,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, gamma="scale", *, n_centers=100, cv=5, tol=1e-6, max_iter=1000,
                  multi_source="pooled", random_state=None):
         self.gamma = gamma
@@ -840,6 +886,20 @@ class KMM(_BaseReweightAdapter):
        Correcting sample selection bias by unlabeled data. NeurIPS 19, 601-608.
     """
 
+    _parameter_constraints: dict = {
+        "kernel": [StrOptions(set(PAIRWISE_KERNEL_FUNCTIONS)), callable],
+        "gamma": GAMMA,
+        "B": [POSITIVE],
+        "eps": [POSITIVE, None],
+        "tol": [NON_NEGATIVE],
+        "max_iter": [at_least(0)],
+        "approx": APPROX,
+        "max_exact_samples": [at_least(1)],
+        "n_components": [at_least(1)],
+        "multi_source": MULTI_SOURCE,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, kernel="rbf", gamma=None, *, B=1000.0, eps=None, tol=1e-6,
                  max_iter=1000, approx="auto", max_exact_samples=8000, n_components=1000,
                  multi_source="pooled", random_state=None):
@@ -947,6 +1007,17 @@ class NearestNeighborReweight(_BaseReweightAdapter):
     .. [1] Loog, M. (2012). Nearest neighbor-based importance weighting. IEEE MLSP.
     """
 
+    _parameter_constraints: dict = {
+        "n_neighbors": [at_least(1)],
+        "laplace_smoothing": ["boolean"],
+        # Checked in full by NearestNeighbors itself (the metrics depend on algorithm).
+        "metric": [str, callable],
+        "p": [Interval(Real, 0, None, closed="neither"), None],
+        "algorithm": [StrOptions({"auto", "ball_tree", "kd_tree", "brute"})],
+        "n_jobs": [Integral, None],
+        "multi_source": MULTI_SOURCE,
+    }
+
     def __init__(self, n_neighbors=1, *, laplace_smoothing=False, metric="minkowski", p=2,
                  algorithm="auto", n_jobs=None, multi_source="pooled"):
         self.n_neighbors = n_neighbors
@@ -1048,6 +1119,19 @@ class MMDTarS(_BaseReweightAdapter):
     .. [1] Zhang, K., Schölkopf, B., Muandet, K. and Wang, Z. (2013). Domain adaptation
        under target and conditional shift. ICML, PMLR 28(3):819-827.
     """
+
+    _parameter_constraints: dict = {
+        "gamma": GAMMA,
+        "B": [POSITIVE],
+        "eps": [POSITIVE, None],
+        "tol": [NON_NEGATIVE],
+        "max_iter": [at_least(0)],
+        "approx": APPROX,
+        "max_exact_samples": [at_least(1)],
+        "n_components": [at_least(1)],
+        "multi_source": MULTI_SOURCE,
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, gamma=None, *, B=10.0, eps=None, tol=1e-8, max_iter=1000,
                  approx="auto", max_exact_samples=10000, n_components=1000,

@@ -50,10 +50,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import SVC, SVR
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import has_fit_parameter
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import APPROX, ESTIMATOR, NON_NEGATIVE, POSITIVE, UNIT, at_least
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
@@ -67,6 +69,22 @@ _METRICS = COST_METRICS  # what cost_matrix builds
 # Statistic of the cost that each cost_norm divides it by (None: no normalisation).
 _COST_STATS = {"mean": np.mean, "median": np.median, "max": np.max}
 _COST_NORMS = (None, *_COST_STATS)
+#: Parameters the OT-based self-labelling methods share (see ``_check_approx``).
+_OT_CONSTRAINTS = {
+    "base_estimator": ESTIMATOR,
+    "metric": [StrOptions(set(_METRICS))],
+    "cost_norm": [StrOptions(set(_COST_STATS)), None],
+    "approx": APPROX,
+    "max_exact_samples": [at_least(1)],
+    "batch_size": [at_least(2)],
+    "random_state": ["random_state"],
+}
+_JDOT_CONSTRAINTS = {
+    **_OT_CONSTRAINTS,
+    "alpha": [UNIT],
+    "n_iter_max": [at_least(1)],
+    "tol": [NON_NEGATIVE],
+}
 # Below this ratio max(M) / reg, kernel entries exp(-M / reg) stay above 1e-87 and the
 # Sinkhorn scalings far from float64 over/underflow; above it the entropic solvers switch
 # to the log domain.
@@ -491,6 +509,12 @@ class JDOTClassifier(_JDOTBase):
     (100,)
     """
 
+    _parameter_constraints: dict = {
+        **_JDOT_CONSTRAINTS,
+        "loss": [StrOptions({"hinge", "log"})],
+        "thr_weights": [NON_NEGATIVE],
+    }
+
     def __init__(
         self,
         base_estimator=None,
@@ -632,6 +656,8 @@ class JDOTRegressor(_JDOTBase):
     .. [1] Courty, Flamary, Habrard, Rakotomamonjy. Joint distribution optimal
        transportation for domain adaptation. NeurIPS 2017.
     """
+
+    _parameter_constraints: dict = dict(_JDOT_CONSTRAINTS)
 
     def __init__(
         self,
@@ -796,6 +822,12 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
     .. [2] Redko, Courty, Flamary, Tuia. Optimal transport for multi-source domain
        adaptation under target shift. AISTATS 2019.
     """
+
+    _parameter_constraints: dict = {
+        **_OT_CONSTRAINTS,
+        "reg": [NON_NEGATIVE, None],  # 0 or None: exact OT
+        "n_iter_max": [at_least(1)],
+    }
 
     def __init__(
         self,
@@ -1034,6 +1066,13 @@ class JCPOT(_TargetModelMixin, BaseDAEstimator):
        adaptation under target shift. AISTATS 2019.
     """
 
+    _parameter_constraints: dict = {
+        **_OT_CONSTRAINTS,
+        "reg": [POSITIVE],  # entropic couplings
+        "max_iter": [at_least(1)],
+        "tol": [NON_NEGATIVE],
+    }
+
     def __init__(
         self,
         base_estimator=None,
@@ -1218,6 +1257,12 @@ class DASVM(_TargetModelMixin, BaseDAEstimator):
     .. [1] Bruzzone, Marconcini. Domain adaptation problems: a DASVM classification
        technique and a circular validation strategy. IEEE TPAMI 32(5), 2010.
     """
+
+    _parameter_constraints: dict = {
+        "base_estimator": ESTIMATOR,
+        "k": [StrOptions({"auto"}), at_least(1)],
+        "max_iter": [at_least(0)],
+    }
 
     def __init__(self, base_estimator=None, *, k="auto", max_iter=200):
         self.base_estimator = base_estimator

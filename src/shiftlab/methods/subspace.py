@@ -57,9 +57,11 @@ from scipy.optimize import minimize
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
+from shiftlab.methods._checks import APPROX, GAMMA, NON_NEGATIVE, POSITIVE, UNIT, at_least
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
@@ -374,6 +376,11 @@ class PCAAdapter(BaseAdapter):
     (40, 2)
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [at_least(1), None],
+        "fit_on": [StrOptions({"source", "joint"})],
+    }
+
     def __init__(self, n_components=10, fit_on="source"):
         self.n_components = n_components
         self.fit_on = fit_on
@@ -451,6 +458,8 @@ class SubspaceAlignment(BaseAdapter):
     row when its ``sample_domain`` is ``>= 0`` and as a target row otherwise (the default
     when ``sample_domain`` is omitted).
     """
+
+    _parameter_constraints: dict = {"n_components": [at_least(1), None]}
 
     def __init__(self, n_components=10):
         self.n_components = n_components
@@ -531,6 +540,18 @@ class _KernelSubspace(BaseAdapter):
     that keeps one dual row per training sample (TJM's instance weights). A new row maps
     to ``phi(x) Q A``.
     """
+
+    #: Parameters TCA and TJM share (see ``_validate_kernel_params``).
+    _kernel_constraints: dict = {
+        "n_components": [at_least(1)],
+        "kernel": [StrOptions({"rbf", "linear"})],
+        "gamma": GAMMA,
+        "approx": APPROX,
+        "max_exact_samples": [at_least(1)],
+        "n_landmarks": [at_least(1)],
+        "approx_method": [StrOptions({"nystroem", "rff"})],
+        "random_state": ["random_state"],
+    }
 
     def _validate_kernel_params(self):
         _check_int("n_components", self.n_components)
@@ -709,6 +730,9 @@ class TCA(_KernelSubspace):
     New rows cost ``O(n d)`` (exact) or ``O(m d)`` (approximate) each.
     """
 
+    _parameter_constraints: dict = {**_KernelSubspace._kernel_constraints,
+                                    "mu": [NON_NEGATIVE]}
+
     def __init__(self, n_components=10, mu=10.0, kernel="rbf", gamma=None, approx="auto",
                  max_exact_samples=2000, n_landmarks=500, approx_method="nystroem",
                  random_state=None):
@@ -836,6 +860,14 @@ class TJM(_KernelSubspace):
     coefficients keep one row per training sample (see ``_KernelSubspace``), so the
     l2,1 instance selection is not approximated beyond the kernel.
     """
+
+    _parameter_constraints: dict = {
+        **_KernelSubspace._kernel_constraints,
+        "tradeoff": [NON_NEGATIVE],
+        "max_iter": [at_least(1)],
+        "tol": [NON_NEGATIVE],
+        "conditional": ["boolean"],
+    }
 
     def __init__(self, n_components=10, tradeoff=1e-2, kernel="rbf", gamma=None,
                  max_iter=100, tol=1e-2, conditional=False, approx="auto",
@@ -1105,6 +1137,19 @@ class TSL(BaseAdapter):
     ``m`` the rows of the divergence term, memory ``O(m^2 + n d)``. Only Fisher's LDA is
     offered as the base criterion (SKADA-Bench's choice); it needs class labels.
     """
+
+    _parameter_constraints: dict = {
+        "n_components": [at_least(1)],
+        "mu": [NON_NEGATIVE],
+        "bandwidth": [POSITIVE, StrOptions({"silverman"})],
+        "reg": [UNIT],
+        "max_iter": [at_least(1)],
+        "tol": [NON_NEGATIVE],
+        "approx": APPROX,
+        "max_exact_samples": [at_least(1)],
+        "n_landmarks": [at_least(2)],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, n_components=10, mu=1.0, bandwidth="silverman", reg=1e-4, max_iter=100,
                  tol=1e-4, approx="auto", max_exact_samples=2000, n_landmarks=1000,

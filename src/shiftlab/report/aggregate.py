@@ -254,4 +254,6 @@ def scorer_reliability(results: pd.DataFrame, truth: str = "test_accuracy") -> p
             "regret_vs_oracle": regret,
             "n_candidates": len(grp),
         })
+    if not out:  # only baselines so far (a run in progress): nothing to rank
+        return pd.DataFrame()
     return pd.DataFrame(out).sort_values("spearman_pooled", ascending=False)

@@ -336,7 +336,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     from shiftlab.bench.store import RunStore
 
     store = RunStore(run_dir)
-    results = store.results()
+    if not store.exists():
+        raise FileNotFoundError(f"{run_dir} holds no benchmark run (no run.json).")
+    # The jobs of the definition last run (a folder may keep results of earlier
+    # definitions); every results file is checked against the manifest first.
+    plan = store.read_plan()
+    results = store.results({job["key"] for job in plan} if plan is not None else None)
     meta = store.read_meta()
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,11 @@ from shiftlab.data.convention import (
     label_kind,
     mask_target_labels,
 )
-from shiftlab.exceptions import DataValidationError, MissingOutputsError
+from shiftlab.exceptions import (
+    AllCandidatesFailedError,
+    DataValidationError,
+    MissingOutputsError,
+)
 from shiftlab.selection.metrics import binary_roc_auc, label_metrics
 from shiftlab.selection.records import (
     MODEL_OUTPUTS,
@@ -647,6 +651,7 @@ def run_outer_split(
         )
         for c, s in jobs
     )
+    _raise_if_all_failed(candidates, recs)
     te_tgt = test_idx[sample_domain[test_idx] < 0]
     y_test = _target_labels(y_true[te_tgt], sample_domain[te_tgt], kind)
     search = OuterSplitSearch(
@@ -669,6 +674,36 @@ def run_outer_split(
         search.add_scorer(scorer)
     search.evaluate()
     return search
+
+
+def _raise_if_all_failed(candidates: list[dict], records: list[CandidateRecord]) -> None:
+    """Raise :class:`AllCandidatesFailedError` when no inner fit succeeded.
+
+    Every score would then be NaN and nothing could be selected: going on would only
+    produce a table of NaN (and a benchmark job that "succeeded" with it), so the search
+    stops with the reason instead, as scikit-learn's "All the N fits failed".
+    """
+    if not records or not all(rec.failed for rec in records):
+        return
+    first = min(records, key=lambda rec: (rec.candidate, rec.split))
+    n_c = len(candidates)
+    n_splits = len({rec.split for rec in records})
+    others: dict[str, int] = {}
+    for rec in records:
+        if rec.error != first.error:
+            others[rec.error] = others.get(rec.error, 0) + 1
+    more = ""
+    if others:
+        shown = sorted(others.items(), key=lambda item: -item[1])[:3]
+        more = " Other errors: " + "; ".join(f"{n} fit(s) with {err}" for err, n in shown)
+        more += " ..." if len(others) > len(shown) else "."
+    head, which = (f"All {n_c} candidates", "The first") if n_c > 1 else ("1 candidate", "The")
+    raise AllCandidatesFailedError(
+        f"{head} failed to fit on every inner split ({len(records)} fits on {n_splits} "
+        f"split(s), all failed), so no candidate can be selected. {which} candidate, "
+        f"{_params_str(first.params)}, failed on inner split {first.split} with "
+        f"{first.error}.{more}"
+    )
 
 
 def evaluate_split(
@@ -742,6 +777,13 @@ def evaluate_split(
     results : pandas.DataFrame
         One row per (candidate, scorer); see :attr:`DomainSearchCV.results_`.
     search : OuterSplitSearch, only with ``return_search=True``
+
+    Raises
+    ------
+    AllCandidatesFailedError
+        When every candidate failed to fit on every inner split (with
+        ``error_score="nan"``): no score exists and nothing can be selected. A candidate
+        failing on some splits only is scored on the others, with a warning.
     """
     _check_estimator(estimator)
     X, y_masked, sd, y_true, kind = _prepare(X, y, sample_domain)

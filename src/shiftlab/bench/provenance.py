@@ -1,0 +1,74 @@
+"""How a benchmark job's rows were obtained: job, seeds, versions, host, scorer versions.
+
+Kept apart from :mod:`shiftlab.bench.jobs` because it is not part of what a job fits:
+the job keys (:mod:`shiftlab.bench.planner`) hash the code a job runs but leave this
+module out, so recording one more version never invalidates stored results.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+
+import numpy as np
+import pandas as pd
+
+from shiftlab import __version__
+
+__all__ = ["with_provenance"]
+
+
+def _provenance(job, seed: int) -> dict:
+    import scipy
+    import sklearn
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+    extra = {}
+    if job.method.deep:
+        import torch
+
+        from shiftlab.deep.training import resolve_device
+
+        versions["torch"] = torch.__version__
+        try:
+            extra["device"] = str(resolve_device(job.device))
+        except ValueError:  # "cuda" where there is none: the fit itself says so
+            extra["device"] = job.device
+    return {
+        "dataset": job.dataset.name,
+        "task": job.task,
+        "method": job.method.name,
+        "job_key": job.key,
+        "seed": seed,
+        "protocol_seed": job.protocol.seed,
+        "definition_digest": job.definition_digest,
+        "shiftlab_version": __version__,
+        "versions": json.dumps(versions),
+        "host": socket.gethostname(),
+        **extra,
+    }
+
+
+def with_provenance(job, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A job's rows with how they were obtained: job, seeds, versions, scorer versions."""
+    from shiftlab.bench.planner import scorer_version
+
+    for key, value in _provenance(job, seed).items():
+        frame[key] = value
+    versions = {name: scorer_version(name) for name in set(frame["scorer"]) if name != "none"}
+    frame["scorer_version"] = frame["scorer"].map(versions).fillna("")
+    return _parquet_safe(frame)
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parameter columns may mix types (0.1 and "scott"): store those as text."""
+    for col in frame.columns:
+        if col.startswith("param_") and frame[col].dtype == object:
+            frame[col] = frame[col].map(lambda v: v if isinstance(v, str) else repr(v))
+    return frame
