@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _results import comparable
 from shiftlab.bench.definition import DefinitionError, list_presets, load_definition
 from shiftlab.bench.planner import plan_jobs
 from shiftlab.bench.runner import plan_status, run_benchmark
@@ -56,13 +57,6 @@ def write_def(tmp_path: Path, name="tiny.toml", *, extra_dataset="", extra_metho
     path.write_text(TINY.format(extra_dataset=extra_dataset, extra_method=extra_method,
                                 scorers=scorers, execution=execution))
     return path
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    cols = ["dataset", "task", "method", "outer_split", "candidate", "scorer", "selected",
-            "inner_score", "test_accuracy"]
-    out = frame[cols].sort_values(cols[:6]).reset_index(drop=True)
-    return out
 
 
 # ------------------------------------------------------------------ definitions

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 
 import shiftlab.deep as deep  # noqa: E402
 from _deep_task import torch_single_thread  # noqa: E402,F401
+from _results import comparable  # noqa: E402
 from shiftlab.bench.definition import (  # noqa: E402
     DefinitionError,
     definition_from_dict,
@@ -84,12 +85,6 @@ def write_deep(tmp_path: Path, name="tiny-deep.toml", *, n_epochs=2, extra_metho
     path.write_text(TINY_DEEP.format(n_epochs=n_epochs, extra_method=extra_method,
                                      scorers=", ".join(f'"{s}"' for s in scorers)))
     return path
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    cols = ["dataset", "task", "method", "outer_split", "candidate", "scorer", "selected",
-            "inner_score", "test_accuracy"]
-    return frame[cols].sort_values(cols[:6]).reset_index(drop=True)
 
 
 

@@ -41,3 +41,17 @@ def test_selection_example_runs():
     exec(compile(second.replace("cv=5", "cv=2, inner_cv=2"), "README.md", "exec"), namespace)
     search = namespace["search"]
     assert {"IW", "PE", "SND", "MixVal", "oracle", "DEV"} <= set(search.results_["scorer"])
+
+
+def test_cross_method_example_runs():
+    third = _python_blocks()[2]
+    setup = _python_blocks()[0]
+    namespace: dict = {}
+    exec(compile(setup, "README.md", "exec"), namespace)
+    exec(compile("from sklearn.linear_model import LogisticRegression\n" + third, "README.md",
+                 "exec"), namespace)
+    search = namespace["search"].set_params(cv=2, inner_cv=2)
+    search.fit(namespace["X"], namespace["y_true"], namespace["sample_domain"])
+    chosen = search.results_[search.results_["selected"]]
+    assert {"IW", "EnsV", "zconsensus", "safe", "IWA"} <= set(chosen["scorer"])
+    assert {"SourceOnly", "CORAL", "SA"} == set(search.results_["pool_method"]) - {""}

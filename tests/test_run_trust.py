@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from _results import comparable
 from shiftlab.bench.definition import DefinitionError
 from shiftlab.bench.runner import run_benchmark, run_status
 from shiftlab.bench.store import CorruptRunFile, RunFolderLocked, RunStore
@@ -65,12 +66,6 @@ def write_definition(path: Path, *, outer_splits=2, scorers='"IW", "PE", "oracle
     path.write_text(DEFINITION.format(outer_splits=outer_splits, scorers=scorers,
                                       tasks=tasks, n=n))
     return path
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    cols = ["dataset", "task", "method", "outer_split", "candidate", "scorer", "selected",
-            "inner_score", "test_accuracy"]
-    return frame[cols].sort_values(cols[:6]).reset_index(drop=True)
 
 
 def folder_state(root: Path) -> dict[str, tuple[int, int]]:
@@ -369,3 +364,29 @@ def test_trust_model_is_stated_and_run_help_points_to_it():
         assert topic in section, topic
     help_text = CliRunner().invoke(cli, ["run", "--help"]).output
     assert "Security and trust" in help_text
+
+
+def test_changing_the_selection_metric_rescores_from_records(tmp_path):
+    """`[scorers] metric` is applied like a scorer: no job runs again, the label-based
+    scorers' rows are rescored, and every row says which metric it was selected by."""
+    run_dir = tmp_path / "run"
+    first = run_benchmark(write_definition(tmp_path / "d.toml"), run_dir, progress=False)
+    assert first.n_done == 8
+    names = 'names = ["IW", "PE", "oracle"]'
+    text = (tmp_path / "d.toml").read_text().replace(
+        names, names + '\nmetric = "balanced_accuracy"')
+    (tmp_path / "b.toml").write_text(text)
+    second = run_benchmark(tmp_path / "b.toml", run_dir, progress=False)
+    assert second.n_done == 0 and second.n_rescored == 4 and second.n_cached == 8
+    rows = RunStore(run_dir).results()
+    scored = rows[rows["scorer"] != "none"]
+    metric = scored.groupby("scorer")["selection_metric"].agg(set).to_dict()
+    assert metric == {"IW": {"balanced_accuracy"}, "oracle": {"balanced_accuracy"},
+                      "PE": {""}}
+    # IW and the oracle measure balanced accuracy now; PE has no metric to change.
+    assert scored.loc[scored["scorer"] == "IW", "scorer_version"].str.endswith(
+        ":balanced_accuracy").all()
+    assert not scored.loc[scored["scorer"] == "PE", "scorer_version"].str.contains(":").any()
+    report = write_report(run_dir).read_text()
+    assert "Selection metric of the label-based scorers" in report
+    assert "<b>balanced_accuracy</b>" in report

@@ -28,12 +28,12 @@ from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
 from shiftlab.bench.datasets import load_benchmark_dataset
-from shiftlab.bench.planner import Job
+from shiftlab.bench.planner import Job, job_scorer
 from shiftlab.bench.provenance import with_provenance
 from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
 from shiftlab.methods.base import make_da_pipeline
-from shiftlab.selection import evaluate_split, get_scorer
+from shiftlab.selection import evaluate_split
 from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metrics
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
 
@@ -238,8 +238,10 @@ def _run_job(job: Job) -> JobResult:
             n_splits=job.protocol.inner_splits, test_size=job.protocol.inner_val_size,
             random_state=seed,
         )
+        kind = label_kind(y_true[sd >= 0])
+        scorers = [job_scorer(name, job.selection_metric, kind) for name in job.scorers]
         frame, search = evaluate_split(
-            pipe, grid, X, y_true, sd, train_idx, test_idx, scorers=list(job.scorers),
+            pipe, grid, X, y_true, sd, train_idx, test_idx, scorers=scorers,
             inner_cv=inner, random_state=seed, refit=job.protocol.refit_candidates,
             outer_split=job.outer_split,
             return_search=True,
@@ -265,7 +267,7 @@ def rescore_job(job: Job, search: OuterSplitSearch, scorers: tuple[str, ...]) ->
         values): the job must run again.
     """
     for name in scorers:
-        search.add_scorer(get_scorer(name))
+        search.add_scorer(job_scorer(name, job.selection_metric, search.kind))
     search.evaluate()
     table = search.table()
     return with_provenance(job, table[table["scorer"].isin(scorers)].copy(), job_seed(job))

@@ -43,7 +43,9 @@ from shiftlab.bench.definition import (
 )
 from shiftlab.data.dataset import Task
 
-__all__ = ["Job", "code_version", "method_source_files", "plan_jobs", "scorer_version"]
+__all__ = [
+    "Job", "code_version", "job_scorer", "method_source_files", "plan_jobs", "scorer_version",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class Job:
     #: The run's secret that keys the HMAC tag of the records the job writes (hex; not
     #: part of the key). Sent to Dask workers with the job: use TLS beyond one machine.
     run_key: str | None = None
+    #: ``[scorers] metric``: what the label-based scorers measure (not part of the key:
+    #: like a scorer, it is applied to the stored records; see :func:`scorer_version`).
+    selection_metric: str = "accuracy"
 
     @property
     def label(self) -> str:
@@ -130,17 +135,33 @@ def code_version(method_name: str, deep: bool = False) -> str:
 
 
 @cache
-def scorer_version(name: str) -> str:
-    """Hash of the source files a scorer runs (stored in each row it scored).
+def scorer_version(name: str, metric: str = "accuracy") -> str:
+    """Hash of the source files a scorer runs, and of the metric it is given.
 
-    A changed scorer changes no job key: its rows are computed again from the records.
+    Stored in each row it scored. A changed scorer (or selection metric) changes no job
+    key: its rows are computed again from the records.
     """
     from shiftlab.selection import get_scorer
 
-    return hash_files(source_files(
+    code = hash_files(source_files(
         type(get_scorer(name)),
         exclude=("shiftlab.methods.registry", "shiftlab.deep.registry", "shiftlab.bench"),
     ))
+    applies = metric != "accuracy" and metric in getattr(get_scorer(name),
+                                                        "supported_metrics", ())
+    return f"{code}:{metric}" if applies else code
+
+
+def job_scorer(name: str, metric: str, kind: str):
+    """The scorer ``name`` measuring ``metric`` where it can (label-based scorers on
+    classification tasks); every other scorer as registered."""
+    from shiftlab.selection import get_scorer
+
+    scorer = get_scorer(name)
+    if (metric != "accuracy" and kind == "classification"
+            and metric in getattr(scorer, "supported_metrics", ())):
+        return get_scorer(name, metric=metric)
+    return scorer
 
 
 def _rows_digest(train_idx, test_idx) -> str:
@@ -230,6 +251,7 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                     estimator=spec.estimator or definition.estimator,
                     protocol=definition.protocol, scorers=definition.scorers,
                     definition_digest=digest, device=definition.execution.device,
+                    selection_metric=definition.selection_metric,
                 )
                 rows = ("unavailable" if ds is None
                         else _rows_digest(*outer_split_indices(template, y_true, sd)))

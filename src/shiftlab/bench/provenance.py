@@ -58,11 +58,19 @@ def _provenance(job, seed: int) -> dict:
 def with_provenance(job, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """A job's rows with how they were obtained: job, seeds, versions, scorer versions."""
     from shiftlab.bench.planner import scorer_version
+    from shiftlab.selection import get_scorer
 
     for key, value in _provenance(job, seed).items():
         frame[key] = value
-    versions = {name: scorer_version(name) for name in set(frame["scorer"]) if name != "none"}
+    metric = job.selection_metric
+    versions = {name: scorer_version(name, metric) for name in set(frame["scorer"])
+                if name != "none"}
     frame["scorer_version"] = frame["scorer"].map(versions).fillna("")
+    # The metric a row's scorer measured: the run's, for the label-based scorers that
+    # take one; "" for the others (entropy, density, ... have none).
+    frame["selection_metric"] = frame["scorer"].map(
+        {name: metric if metric in getattr(get_scorer(name), "supported_metrics", ()) else ""
+         for name in versions}).fillna("")
     return _parquet_safe(frame)
 
 

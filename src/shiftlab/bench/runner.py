@@ -149,7 +149,8 @@ def _stale_scorers(entry: JobEntry, job: Job) -> tuple[str, ...]:
     """The definition's scorers that a stored job lacks, or scored with other code."""
     if job.method.is_baseline:  # one row with scorer "none", no records
         return ()
-    return tuple(s for s in job.scorers if entry.scorers.get(s) != scorer_version(s))
+    return tuple(s for s in job.scorers
+                 if entry.scorers.get(s) != scorer_version(s, job.selection_metric))
 
 
 def _definition_text(definition: BenchmarkDefinition) -> str:
@@ -380,7 +381,7 @@ def _rescore(store: RunStore, job: Job, entry: JobEntry, stale: tuple[str, ...],
             frame[col] = old[col].iloc[0]
     merged = pd.concat([old, frame], ignore_index=True)
     records = store.write_records(job.key, search, run_key)
-    scorers = {**entry.scorers, **{s: scorer_version(s) for s in stale}}
+    scorers = {**entry.scorers, **{s: scorer_version(s, job.selection_metric) for s in stale}}
     store.write_result(job.key, merged, label=entry.label or job.label, records=records,
                        scorers=scorers)
     return True

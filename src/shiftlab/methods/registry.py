@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from shiftlab.exceptions import unknown_name
 
-__all__ = ["MethodSpec", "get_method", "list_methods", "make_da", "register_method"]
+__all__ = [
+    "MethodSpec", "get_method", "list_methods", "make_da", "method_name_of", "register_method",
+]
 
 Family = Literal["baseline", "reweighting", "mapping", "subspace", "other", "label_shift"]
 
@@ -115,6 +117,15 @@ def get_method(name: str) -> MethodSpec:
     if name.lower() in lowered:
         return _REGISTRY[lowered[name.lower()]]
     raise unknown_name("method", name, _REGISTRY)
+
+
+def method_name_of(cls: type) -> str:
+    """The registered name of a method class ("" for a class that is not registered)."""
+    _load()
+    for spec in _REGISTRY.values():
+        if spec.cls is cls:
+            return spec.name
+    return ""
 
 
 def make_da(name: str, estimator=None, **params):

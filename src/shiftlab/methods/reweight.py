@@ -797,6 +797,21 @@ class KLIEP(_BaseReweightAdapter):
 # =============================================================================
 # KMM
 # =============================================================================
+
+#: Parameters KMM and MMDTarS share (the quadratic program and its scalable form).
+_MEAN_MATCHING_CONSTRAINTS: dict = {
+    "gamma": GAMMA,
+    "B": [POSITIVE],
+    "eps": [POSITIVE, None],
+    "tol": [NON_NEGATIVE],
+    "max_iter": [at_least(0)],
+    "approx": APPROX,
+    "max_exact_samples": [at_least(1)],
+    "n_components": [at_least(1)],
+    "multi_source": MULTI_SOURCE,
+    "random_state": ["random_state"],
+}
+
 @register_method(
     name="KMM",
     family="reweighting",
@@ -888,16 +903,7 @@ class KMM(_BaseReweightAdapter):
 
     _parameter_constraints: dict = {
         "kernel": [StrOptions(set(PAIRWISE_KERNEL_FUNCTIONS)), callable],
-        "gamma": GAMMA,
-        "B": [POSITIVE],
-        "eps": [POSITIVE, None],
-        "tol": [NON_NEGATIVE],
-        "max_iter": [at_least(0)],
-        "approx": APPROX,
-        "max_exact_samples": [at_least(1)],
-        "n_components": [at_least(1)],
-        "multi_source": MULTI_SOURCE,
-        "random_state": ["random_state"],
+        **_MEAN_MATCHING_CONSTRAINTS,
     }
 
     def __init__(self, kernel="rbf", gamma=None, *, B=1000.0, eps=None, tol=1e-6,
@@ -1120,18 +1126,7 @@ class MMDTarS(_BaseReweightAdapter):
        under target and conditional shift. ICML, PMLR 28(3):819-827.
     """
 
-    _parameter_constraints: dict = {
-        "gamma": GAMMA,
-        "B": [POSITIVE],
-        "eps": [POSITIVE, None],
-        "tol": [NON_NEGATIVE],
-        "max_iter": [at_least(0)],
-        "approx": APPROX,
-        "max_exact_samples": [at_least(1)],
-        "n_components": [at_least(1)],
-        "multi_source": MULTI_SOURCE,
-        "random_state": ["random_state"],
-    }
+    _parameter_constraints: dict = dict(_MEAN_MATCHING_CONSTRAINTS)
 
     def __init__(self, gamma=None, *, B=10.0, eps=None, tol=1e-8, max_iter=1000,
                  approx="auto", max_exact_samples=10000, n_components=1000,

@@ -265,6 +265,9 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
         "▲/▼: significantly better/worse than Train Src (Wilcoxon signed-rank over "
         "tasks × splits, p&lt;0.05). Bold: best method per dataset.</p>"
     )
+    metric = (meta.get("definition") or {}).get("selection_metric", "accuracy")
+    parts.append(f"<p class='sub'>Selection metric of the label-based scorers (SrcVal, IW, "
+                 f"DEV, CircV, oracle): <b>{html.escape(str(metric))}</b>.</p>")
     if not n_rows:
         parts.append("<p>No finished job yet.</p>")
     else:

@@ -123,6 +123,11 @@ def balanced_accuracy(y_true, pred, sample_weight=None) -> float:
     With ``sample_weight``, the recall of class ``k`` is the weight of its correctly
     predicted rows over the weight of its rows (classes of zero weight are left out), as
     scikit-learn's ``balanced_accuracy_score(..., sample_weight=w)``.
+
+    References
+    ----------
+    Brodersen, K. H., Ong, C. S., Stephan, K. E. and Buhmann, J. M. (2010). The balanced
+    accuracy and its posterior distribution. ICPR.
     """
     y_true = np.asarray(y_true)
     cm = _confusion(y_true, pred, _weights(sample_weight, y_true.size))
@@ -214,6 +219,19 @@ def roc_auc(y_true, scores, classes, sample_weight=None) -> float:
     UndefinedMetricError
         When the model knows fewer than two classes, a score is not finite, or no class
         has both positive and negative rows in ``y_true``.
+
+    Notes
+    -----
+    Each AUC is the (weighted) Mann-Whitney statistic: the weight share of (positive,
+    negative) row pairs in which the positive row scores higher, ties counting one half
+    (Hanley and McNeil, 1982), i.e. the trapezoidal area under the weighted ROC curve.
+
+    References
+    ----------
+    Hanley, J. A. and McNeil, B. J. (1982). The meaning and use of the area under a
+    receiver operating characteristic (ROC) curve. Radiology, 143(1), 29-36.
+    Fawcett, T. (2006). An introduction to ROC analysis. Pattern Recognition Letters,
+    27(8), 861-874 (one-vs-rest AUC of multiclass problems).
     """
     y_true = np.asarray(y_true)
     classes = np.asarray(classes)

@@ -20,14 +20,28 @@ reach the one scorer allowed to read them:
   scorers' candidate scores (:class:`RankConsensus`).
 
 Scorers are looked up by name with :func:`get_scorer`; :func:`list_scorers` lists them.
+
+**Selection metric.** The scorers that compare predictions with labels -- ``SrcVal``
+(source validation), ``IW`` (importance-weighted source validation), ``DEV``/``DEVN``
+(their risk), ``CircV`` (the backward model's score) and the ``oracle`` -- take a
+``metric`` parameter (:data:`~shiftlab.selection.metrics.SELECTION_METRICS`):
+``"accuracy"``, ``"balanced_accuracy"``, ``"roc_auc"`` or ``"log_loss"`` (scored as the
+negative log-loss), e.g. ``get_scorer("IW", metric="balanced_accuracy")``. Each scorer's
+default is its established behaviour, unchanged (accuracy; DEV's log-loss; CircV's
+balanced accuracy); the scorer keeps its name, and its ``metric`` attribute and ``repr``
+say what it measures. Which metrics a scorer supports, and how a weighted scorer weights
+them, is in each class's documentation. Selection metrics are for classification: a
+scorer given a metric other than its default does not support regression.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_mutual_info_score, mean_squared_error
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -35,7 +49,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from shiftlab.exceptions import DataValidationError, unknown_name
-from shiftlab.selection.metrics import accuracy, balanced_accuracy
+from shiftlab.selection.metrics import (
+    METRIC_NAMES,
+    SELECTION_METRICS,
+    UndefinedMetricError,
+    accuracy,
+    balanced_accuracy,
+    check_metric,
+    log_loss,
+    roc_auc,
+)
 from shiftlab.selection.records import (
     CandidateRecord,
     RefitRequest,
@@ -94,6 +117,11 @@ class BaseScorer:
         for scorers that declare this need).
     tasks : tuple of str
         Label kinds supported: ``"classification"`` and/or ``"regression"``.
+    metric : str or None
+        Selection metric of the scorers that compare predictions with labels (one of
+        :data:`~shiftlab.selection.metrics.SELECTION_METRICS`); ``None`` for the others.
+    supported_metrics : tuple of str
+        The metrics its ``metric`` parameter takes (empty: no such parameter).
     """
 
     name: str = ""
@@ -104,6 +132,8 @@ class BaseScorer:
     is_aggregate: bool = False
     needs: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ("classification",)
+    metric: str | None = None
+    supported_metrics: tuple[str, ...] = ()
 
     def __init__(self, *, name: str | None = None):
         if name is not None:
@@ -145,10 +175,17 @@ class BaseScorer:
                 return False
         return True
 
+    @property
+    def metric_description(self) -> str | None:
+        """What the score measures, in words (``None`` for scorers without a metric)."""
+        return None
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         oracle = " [ORACLE: reads target labels]" if self.uses_target_labels else ""
-        return f"{type(self).__name__}({params}) name={self.name!r}{oracle}"
+        described = self.metric_description
+        scores = f" scores: {described}" if described else ""
+        return f"{type(self).__name__}({params}) name={self.name!r}{oracle}{scores}"
 
 
 class UnsupervisedScorer(BaseScorer):
@@ -205,6 +242,71 @@ def _log_loss_per_sample(proba, classes, y) -> np.ndarray:
     return -np.log(np.clip(p, _EPS, 1.0))
 
 
+def _set_metric(scorer: BaseScorer, metric, default: str, reason: str = "") -> None:
+    """Check ``metric`` against ``scorer.supported_metrics`` and set it; a non-default
+    metric restricts the scorer to classification (selection metrics compare classes)."""
+    metric = check_metric(metric, scorer.supported_metrics,
+                          scorer=scorer.name or type(scorer).__name__, reason=reason)
+    scorer._set_params(metric=metric)
+    scorer._metric_default = default
+    if metric != default:
+        scorer.tasks = ("classification",)
+
+
+def _check_regression(scorer: BaseScorer) -> None:
+    """Raise when a scorer given a selection metric meets regression labels."""
+    default = getattr(scorer, "_metric_default", scorer.metric)
+    if scorer.metric != default:
+        raise DataValidationError(
+            f"Scorer {scorer.name!r} has metric={scorer.metric!r}, a classification metric, "
+            "but the labels are regression (scored by their squared error); leave metric "
+            f"at its default ({default!r}) for regression."
+        )
+
+
+def _undefined(scorer: BaseScorer, exc: Exception) -> float:
+    """NaN for a metric undefined on a record, with the reason as a warning."""
+    warnings.warn(
+        f"Scorer {scorer.name!r} (metric={scorer.metric!r}): {exc} Score set to NaN.",
+        UndefinedMetricWarning,
+        stacklevel=3,
+    )
+    return NAN
+
+
+def _label_metric(metric: str, y, record: CandidateRecord, part: str,
+                  sample_weight=None) -> float:
+    """``metric`` of a record's outputs on ``part`` (``"source_val"``/``"target_val"``)
+    against ``y``, higher is better (log-loss negated).
+
+    ``"roc_auc"`` reads the probabilities, else the decision values (the AUC only reads
+    their order); ``"log_loss"`` needs probabilities (``predict_proba``): the softmax of
+    decision values is no calibrated probability, so a model without them raises
+    :class:`UndefinedMetricError`.
+    """
+    pred = getattr(record, f"pred_{part}")
+    if metric == "accuracy":
+        return accuracy(y, pred, sample_weight)
+    if metric == "balanced_accuracy":
+        return balanced_accuracy(y, pred, sample_weight)
+    classes = record.classes if record.classes is not None else np.unique(y)
+    proba = getattr(record, f"proba_{part}")
+    if metric == "roc_auc":
+        scores = proba if proba is not None else getattr(record, f"decision_{part}")
+        if scores is None:
+            raise UndefinedMetricError(
+                "ROC AUC needs the model's probabilities or decision values; the record "
+                "holds neither."
+            )
+        return roc_auc(y, scores, classes, sample_weight)
+    if proba is None:
+        raise UndefinedMetricError(
+            "log-loss needs class probabilities (predict_proba); the model gives decision "
+            "values only, whose softmax is no calibrated probability."
+        )
+    return -log_loss(y, proba, classes, sample_weight)
+
+
 def kmeans_labels(F: np.ndarray, k: int, *, n_init: int = 10, seed=0, max_iter: int = 100):
     """Cluster labels of Lloyd's k-means with k-means++ seeding, best of ``n_init`` runs.
 
@@ -256,31 +358,70 @@ def _entropy_rows(P: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- scorers
 class SourceAccuracy(UnsupervisedScorer):
-    """Accuracy on the source validation rows (negative MSE for regression).
+    """Source validation score (SrcVal): accuracy, or with ``metric`` balanced accuracy, ROC
+    AUC or negative log-loss (negative MSE for regression).
 
-    The classic, adaptation-blind baseline of model selection: it ignores the target.
-    Evaluated as a UDA validator by Musgrave et al. (2022). Higher is better.
+    The classic, adaptation-blind baseline of model selection: the candidate's score on
+    the labelled source validation rows, which ignores the target. Evaluated as a UDA
+    validator by Musgrave et al. (2022). Negative MSE for regression. Higher is better.
+
+    Parameters
+    ----------
+    metric : {"accuracy", "balanced_accuracy", "roc_auc", "log_loss"}, default="accuracy"
+        Selection metric on the source validation rows: accuracy (the default, as
+        before), balanced accuracy (mean per-class recall, which a majority-class
+        predictor cannot inflate on imbalanced data), ROC AUC (binary: the probability of
+        the positive class, or the decision value of a model without ``predict_proba``;
+        multiclass: macro one-vs-rest) or the negative log-loss (needs
+        ``predict_proba``). A metric other than accuracy is for classification only.
+    name : str, optional
+
+    Notes
+    -----
+    An undefined metric (ROC AUC with one class in the fold, log-loss without
+    probabilities) scores NaN with an ``UndefinedMetricWarning`` saying why.
 
     References
     ----------
     Musgrave, K., Belongie, S. and Lim, S.-N. (2022). Benchmarking validation methods for
     unsupervised domain adaptation. arXiv:2208.07360.
+    Brodersen, K. H., Ong, C. S., Stephan, K. E. and Buhmann, J. M. (2010). The balanced
+    accuracy and its posterior distribution. ICPR (balanced accuracy).
     """
 
     name = "SrcVal"
     reference = "Musgrave, Belongie and Lim (2022), arXiv:2208.07360"
     needs = ("pred_source_val",)
     tasks = ("classification", "regression")
+    metric = "accuracy"
+    supported_metrics = SELECTION_METRICS
+
+    def __init__(self, *, metric: str = "accuracy", name=None):
+        super().__init__(name=name)
+        _set_metric(self, metric, "accuracy")
+        if metric in ("roc_auc", "log_loss"):
+            self.needs = ("pred_source_val", "proba_source")
+
+    @property
+    def metric_description(self) -> str:
+        return f"{METRIC_NAMES[self.metric]} on the source validation rows"
 
     def score(self, record, context):
         y, pred = context.y_source_val, record.pred_source_val
         if context.kind == "regression":
+            _check_regression(self)
             return -float(mean_squared_error(y, pred))
-        return accuracy(y, pred)
+        if self.metric == "accuracy":
+            return accuracy(y, pred)
+        try:
+            return _label_metric(self.metric, y, record, "source_val")
+        except UndefinedMetricError as exc:
+            return _undefined(self, exc)
 
 
 class ImportanceWeighted(UnsupervisedScorer):
-    """Importance-weighted source validation accuracy (IW).
+    """Importance-weighted source validation score (IW): weighted accuracy, or with
+    ``metric`` weighted balanced accuracy, ROC AUC or negative log-loss.
 
     .. math:: \\mathrm{IW} = \\frac{\\sum_i w_i \\, 1[\\hat y_i = y_i]}{\\sum_i w_i}
 
@@ -288,6 +429,26 @@ class ImportanceWeighted(UnsupervisedScorer):
     density-ratio weights (computed once per split and shared by all candidates, see
     :meth:`SplitContext.importance_weights`). For regression the weighted squared error
     is negated. Higher is better.
+
+    Parameters
+    ----------
+    metric : {"accuracy", "balanced_accuracy", "roc_auc", "log_loss"}, default="accuracy"
+        The weights enter every metric as sample weights, so each estimates the metric
+        under the target's input distribution: weighted accuracy (the formula above, the
+        default, as before); weighted balanced accuracy, the mean over classes of the
+        weighted per-class recall :math:`\\sum_{i: y_i=k} w_i 1[\\hat y_i = k] /
+        \\sum_{i: y_i=k} w_i`; weighted ROC AUC, the weight share of (positive,
+        negative) row pairs ordered correctly (ties count one half; binary: probability
+        of the positive class or the decision value, multiclass: macro one-vs-rest); or
+        the negative weighted mean log-loss (needs ``predict_proba``). These equal
+        scikit-learn's metrics with ``sample_weight=w``. A metric other than accuracy is
+        for classification only.
+    name : str, optional
+
+    Notes
+    -----
+    An undefined metric (ROC AUC with one class in the fold, log-loss without
+    probabilities) scores NaN with an ``UndefinedMetricWarning`` saying why.
 
     References
     ----------
@@ -299,6 +460,18 @@ class ImportanceWeighted(UnsupervisedScorer):
     reference = "Sugiyama, Krauledat and Müller (2007), JMLR 8"
     needs = ("pred_source_val",)
     tasks = ("classification", "regression")
+    metric = "accuracy"
+    supported_metrics = SELECTION_METRICS
+
+    def __init__(self, *, metric: str = "accuracy", name=None):
+        super().__init__(name=name)
+        _set_metric(self, metric, "accuracy")
+        if metric in ("roc_auc", "log_loss"):
+            self.needs = ("pred_source_val", "proba_source")
+
+    @property
+    def metric_description(self) -> str:
+        return f"importance-weighted {METRIC_NAMES[self.metric]} on the source validation rows"
 
     def score(self, record, context):
         w = context.importance_weights()
@@ -306,12 +479,19 @@ class ImportanceWeighted(UnsupervisedScorer):
             return NAN
         y, pred = context.y_source_val, record.pred_source_val
         if context.kind == "regression":
+            _check_regression(self)
             return -float(np.sum(w * (pred - y) ** 2) / w.sum())
-        return float(np.sum(w * (pred == y)) / w.sum())
+        if self.metric == "accuracy":
+            return float(np.sum(w * (pred == y)) / w.sum())
+        try:
+            return _label_metric(self.metric, y, record, "source_val", sample_weight=w)
+        except UndefinedMetricError as exc:
+            return _undefined(self, exc)
 
 
 class DeepEmbeddedValidation(UnsupervisedScorer):
-    """Deep embedded validation (DEV) and its normalised form (DEVN).
+    """Deep embedded validation (DEV) and its normalised form (DEVN): importance-weighted
+    log-loss (with ``metric``: 0-1 or class-balanced 0-1 error) with a control variate.
 
     The importance-weighted source validation loss with a control variate that reduces
     its variance: with :math:`L_i = w_i \\ell_i`,
@@ -333,7 +513,25 @@ class DeepEmbeddedValidation(UnsupervisedScorer):
         shared by all candidates. ``"features"``: a domain classifier on *this
         candidate's* features (You et al.'s original choice), cross-fitted on the
         validation rows.
-    loss : {"log_loss", "zero_one"}, default="log_loss"
+    loss : {"log_loss", "zero_one", "balanced_zero_one"}, optional
+        The per-sample loss :math:`\\ell_i`. Default: the one of ``metric``, else
+        ``"log_loss"`` (DEV's default, as before).
+    metric : {"accuracy", "balanced_accuracy", "log_loss"}, optional
+        Selection metric whose risk DEV estimates, an alternative to ``loss``:
+        ``"log_loss"`` is the log loss (the default); ``"accuracy"`` the 0-1 error
+        (``loss="zero_one"``: the score is minus the estimated error rate, ranking as
+        the accuracy); ``"balanced_accuracy"`` the class-balanced 0-1 error
+        (``loss="balanced_zero_one"``), :math:`\\ell_i = 1[\\hat y_i \\ne y_i] /
+        (K \\hat\\pi_T(y_i))` with :math:`\\hat\\pi_T(k) = \\sum_{y_j=k} w_j /
+        \\sum_j w_j` the importance-weighted class shares of the source validation rows
+        (the estimated target class prior) and :math:`K` the classes present, so that
+        :math:`\\overline{w\\ell}` is the weighted balanced error rate (one minus the
+        weighted balanced accuracy) before the control variate. ``"roc_auc"`` is not
+        supported: DEV's control variate corrects a mean of per-sample losses, and the
+        AUC is a pairwise statistic, not such a mean (``IW`` with ``metric="roc_auc"``
+        is its importance-weighted estimate). Giving both ``loss`` and ``metric`` is an
+        error unless they agree. A metric other than the default is for classification
+        only.
     name : str, optional
 
     References
@@ -346,23 +544,55 @@ class DeepEmbeddedValidation(UnsupervisedScorer):
 
     reference = "You, Wang, Long and Jordan (2019), ICML"
     tasks = ("classification", "regression")
+    metric = "log_loss"
+    supported_metrics = ("accuracy", "balanced_accuracy", "log_loss")
+    #: The per-sample loss of each supported selection metric.
+    METRIC_LOSS = {"accuracy": "zero_one", "balanced_accuracy": "balanced_zero_one",
+                   "log_loss": "log_loss"}
 
-    def __init__(self, *, normalize=None, weights="split", loss="log_loss", name=None):
+    def __init__(self, *, normalize=None, weights="split", loss=None, metric=None, name=None):
         if normalize not in (None, "max"):
             raise DataValidationError(f"normalize must be None or 'max', got {normalize!r}.")
         if weights not in ("split", "features"):
             raise DataValidationError(f"weights must be 'split' or 'features', got {weights!r}.")
-        if loss not in ("log_loss", "zero_one"):
-            raise DataValidationError(f"loss must be 'log_loss' or 'zero_one', got {loss!r}.")
+        losses = tuple(self.METRIC_LOSS.values())
+        if loss is not None and loss not in losses:
+            raise DataValidationError(
+                f"loss must be one of {', '.join(map(repr, losses))}, got {loss!r}."
+            )
         self.name = "DEVN" if normalize == "max" else "DEV"
         super().__init__(name=name)
-        self._set_params(normalize=normalize, weights=weights, loss=loss)
+        self._set_params(normalize=normalize, weights=weights)
+        default = "log_loss"
+        if metric is None:
+            loss = "log_loss" if loss is None else loss
+            # Chosen through `loss`, as before `metric` existed: regression is kept.
+            metric = default = {v: k for k, v in self.METRIC_LOSS.items()}[loss]
+        _set_metric(
+            self, metric, default,
+            reason="DEV's control variate corrects a mean of per-sample losses, and ROC "
+            "AUC is a pairwise statistic, not such a mean; IW with metric='roc_auc' is "
+            "its importance-weighted estimate.",
+        )
+        if loss is not None and loss != self.METRIC_LOSS[metric]:
+            raise DataValidationError(
+                f"loss={loss!r} and metric={metric!r} disagree: metric {metric!r} is the "
+                f"loss {self.METRIC_LOSS[metric]!r}; give one of them."
+            )
+        self._set_params(loss=self.METRIC_LOSS[metric])
         needs = ["pred_source_val"]
-        if loss == "log_loss":
+        if self.loss == "log_loss":
             needs.append("proba_source")
         if weights == "features":
             needs.append("features")
         self.needs = tuple(needs)
+
+    @property
+    def metric_description(self) -> str:
+        what = {"log_loss": "log-loss", "zero_one": "0-1 error (accuracy)",
+                "balanced_zero_one": "class-balanced 0-1 error (balanced accuracy)"}
+        return (f"minus the DEV risk (importance-weighted, control variate) of the "
+                f"{what[self.loss]} on the source validation rows")
 
     def _weights(self, record, context):
         if self.weights == "split":
@@ -385,12 +615,27 @@ class DeepEmbeddedValidation(UnsupervisedScorer):
         p = np.clip(p, 1e-6, 1 - 1e-6)
         return (len(Fs) / len(Ft)) * p / (1 - p)
 
-    def loss_per_sample(self, record, context) -> np.ndarray:
+    def loss_per_sample(self, record, context, weights=None) -> np.ndarray:
+        """The per-sample loss :math:`\\ell_i` of the source validation rows.
+
+        ``weights`` (the importance weights) give the estimated target class prior of
+        the class-balanced 0-1 loss; without them, the source class shares are used.
+        """
         y = context.y_source_val
         if context.kind == "regression":
+            _check_regression(self)
             return (np.asarray(record.pred_source_val, dtype=float) - y) ** 2
         if self.loss == "zero_one":
             return (record.pred_source_val != y).astype(float)
+        if self.loss == "balanced_zero_one":
+            w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+            _, group = np.unique(y, return_inverse=True)
+            share = np.bincount(group, weights=w) / w.sum()  # estimated target prior
+            n_present = int(np.count_nonzero(share > 0))
+            row_share = share[group]
+            err = (np.asarray(record.pred_source_val) != y).astype(float)
+            safe = np.where(row_share > 0, row_share, 1.0)
+            return np.where(row_share > 0, err / (n_present * safe), 0.0)
         return _log_loss_per_sample(record.probabilities("source_val"), record.classes, y)
 
     def score(self, record, context):
@@ -400,7 +645,7 @@ class DeepEmbeddedValidation(UnsupervisedScorer):
         w = np.asarray(w, dtype=float)
         if self.normalize == "max":
             w = w / w.max()
-        L = w * self.loss_per_sample(record, context)
+        L = w * self.loss_per_sample(record, context, weights=w)
         var_w = np.var(w, ddof=1)
         eta = 0.0 if var_w == 0 else -np.cov(L, w, ddof=1)[0, 1] / var_w
         return -float(L.mean() + eta * w.mean() - eta)
@@ -474,20 +719,76 @@ class SoftNeighborhoodDensity(UnsupervisedScorer):
 
 
 class MixVal(UnsupervisedScorer):
-    """MixVal: consistency of predictions on mixed target samples.
+    """MixVal: consistency of predictions on mixed target samples (ICE; ``MixVal`` is the
+    mean of the intra- and inter-cluster ICE). A one-class predictor scores NaN with
+    ``MixVal`` and ``MixVal-inter``, but the best possible score with ``MixVal-intra``.
 
     Each target validation row :math:`x_i` is mixed with a partner :math:`x_{\\pi(i)}`
-    (the split's permutation, shared by all candidates) as
-    :math:`\\lambda x_i + (1-\\lambda) x_{\\pi(i)}` with :math:`\\lambda = 0.55`; the
-    mixed sample's pseudo-label is the predicted label of the dominant sample. Pairs
-    with equal predicted labels are *intra*-cluster probes, the others *inter*-cluster
-    probes. The score is the accuracy of the candidate's predictions on the probes
-    against these pseudo-labels: ``"intra"``, ``"inter"`` or their mean (``"both"``).
-    Higher is better.
+    as :math:`x^{mix}_i = \\lambda x_i + (1-\\lambda) x_{\\pi(i)}`, with
+    :math:`\\lambda = 0.55` (the split's ``mix_lambda``, the paper's default). The
+    probe's pseudo-label is that of the dominant component,
+    :math:`\\arg\\max_k \\lambda e_{\\hat y_i} + (1-\\lambda) e_{\\hat y_{\\pi(i)}}
+    = \\hat y_i` (:math:`\\hat y` the candidate's predicted labels, :math:`e` one-hot),
+    and the ICE (interpolation consistency evaluation) of a set of probes is the
+    accuracy of the candidate's predictions on them against these pseudo-labels. Pairs
+    with :math:`\\hat y_i = \\hat y_{\\pi(i)}` are *intra-cluster* probes, the others
+    *inter-cluster* probes. Higher is better.
+
+    * ``ice="intra"`` (``MixVal-intra``): ICE of the intra-cluster probes, which
+      measures how dense each predicted cluster is (Hu et al. relate it to SND).
+    * ``ice="inter"`` (``MixVal-inter``): ICE of the inter-cluster probes, which
+      measures where the decision boundary lies between clusters (related to entropy
+      minimisation); NaN when there is no inter-cluster probe.
+    * ``ice="both"`` (``MixVal``, the default): the mean of the two ICE scores, NaN when
+      either is undefined -- in particular for a candidate predicting **one class** on
+      the target validation rows, which has no inter-cluster probe.
 
     Parameters
     ----------
     ice : {"both", "intra", "inter"}, default="both"
+
+    Notes
+    -----
+    *A one-class predictor and MixVal-intra.* A candidate that predicts the same class
+    for every target row makes every pair intra-cluster, and predicts that class on every
+    probe: its intra-cluster ICE is 1, the best possible score, whatever its accuracy.
+    This holds by construction of the paper's intra-cluster ICE (it scores consistency
+    with the candidate's own pseudo-labels), so ``MixVal-intra`` **cannot** rank a
+    degenerate majority-class predictor below a real classifier; on imbalanced data it
+    prefers such predictors (its correlation with target accuracy can be negative). The
+    default ``MixVal`` (``"both"``) is NaN for such a candidate, as ``MixVal-inter`` is:
+    a search leaves NaN out of a candidate's mean over inner splits and never selects a
+    candidate that is NaN on every split, and the rank consensus ranks NaN last.
+
+    *Linear candidates and MixVal-intra.* A candidate whose predicted classes are convex
+    regions of the input space (a linear classifier, after affine adapters such as
+    standardisation or CORAL) predicts every mix of two rows of class :math:`k` as
+    :math:`k`: its intra-cluster ICE is 1 whatever its accuracy, and ``MixVal`` then
+    ranks such candidates as ``MixVal-inter`` does. The intra-cluster ICE only tells
+    candidates apart through non-convex class regions (kernels, neighbours, trees,
+    non-linear adapters).
+
+    *Comparison with the paper and its reference code* (github.com/LHXXHB/MixVal,
+    ``val_mixval_intra.py`` and ``val_mixval_inter.py``). The mixing coefficient (0.55),
+    the mixing of inputs (here the inputs given to the search, before the candidate's
+    adapters; there images), the hard pseudo-labels, the dominant-component label of a
+    probe and the ICE (agreement of the predicted label of the probe with that label)
+    are the paper's. The pairing
+    differs by design: the reference pairs each sample with the reversed position in its
+    batch, and for the intra-cluster ICE first sorts the target rows by pseudo-label,
+    so that nearly every sample gets a same-class partner; here one permutation of the
+    target validation rows is drawn per split (``SplitContext.mix_perm``, as skada's
+    ``MixValScorer(random_state=...)`` draws it) *before* any candidate predicts, so
+    that all candidates are probed on the same mixed inputs, predicted in the same pass
+    as the validation rows. Intra- and inter-cluster probes are the pairs of that
+    permutation that a candidate's labels make so: fewer intra-cluster probes than in
+    the reference (about :math:`n \\sum_k p_k^2` for predicted class shares
+    :math:`p_k`, instead of about :math:`n`), each class weighted by :math:`p_k^2` rather
+    than :math:`p_k`. The reference computes the two ICE scores in separate scripts and
+    ships no combination of them; ``"both"`` averages them as skada's ``MixValScorer``
+    does, except that skada's current version averages with ``nanmean`` and so gives a
+    one-class predictor the intra-cluster ICE of 1, the best score, which is why this
+    mean is NaN instead.
 
     References
     ----------
@@ -505,7 +806,9 @@ class MixVal(UnsupervisedScorer):
         super().__init__(name=name)
         self._set_params(ice=ice)
 
-    def score(self, record, context):
+    def ice_scores(self, record, context) -> tuple[float, float]:
+        """``(intra, inter)``: the ICE of the intra- and inter-cluster probes of a record
+        (NaN for a kind of probe the candidate's labels leave empty)."""
         a = np.asarray(record.pred_target_val)
         b = a[context.mix_perm]
         pseudo = a if context.mix_lambda >= 0.5 else b
@@ -513,12 +816,17 @@ class MixVal(UnsupervisedScorer):
         same = a == b
         intra = float(hit[same].mean()) if same.any() else NAN
         inter = float(hit[~same].mean()) if (~same).any() else NAN
+        return intra, inter
+
+    def score(self, record, context):
+        intra, inter = self.ice_scores(record, context)
         if self.ice == "intra":
             return intra
         if self.ice == "inter":
             return inter
-        vals = [v for v in (intra, inter) if not np.isnan(v)]
-        return float(np.mean(vals)) if vals else NAN
+        # NaN when either is: a one-class candidate has no inter-cluster probe, and its
+        # intra-cluster ICE of 1 alone would make it the best candidate.
+        return float(np.mean([intra, inter]))
 
 
 class MaNo(UnsupervisedScorer):
@@ -641,7 +949,8 @@ class ClassAMI(UnsupervisedScorer):
 
 
 class CircularValidation(RefitScorer):
-    """Circular (reverse) validation (CircV).
+    """Circular (reverse) validation (CircV): balanced accuracy (or with ``metric``
+    accuracy) of a backward model fitted on the candidate's target pseudo-labels.
 
     The candidate's predictions on the split's target validation rows become
     pseudo-labels; a backward model with the same parameters is fitted on the
@@ -654,7 +963,13 @@ class CircularValidation(RefitScorer):
     Parameters
     ----------
     metric : {"balanced_accuracy", "accuracy"}, default="balanced_accuracy"
-        Metric on the source validation rows (negative MSE for regression).
+        Selection metric of the backward model's predictions on the source validation
+        rows (negative MSE for regression). The default is balanced accuracy, as skada's
+        ``CircularValidation`` (not accuracy, the default of the other scorers).
+        ``"roc_auc"`` and ``"log_loss"`` are not supported: the backward fit returns
+        predicted labels only (:class:`~shiftlab.selection.records.RefitRequest`
+        predicts), not probabilities. ``"accuracy"`` is for classification only.
+    name : str, optional
 
     Notes
     -----
@@ -674,14 +989,21 @@ class CircularValidation(RefitScorer):
     refit_key = "circular"
     needs = ("pred_target_val",)
     tasks = ("classification", "regression")
+    metric = "balanced_accuracy"
+    supported_metrics = ("accuracy", "balanced_accuracy")
 
     def __init__(self, *, metric: str = "balanced_accuracy", name=None):
-        if metric not in ("balanced_accuracy", "accuracy"):
-            raise DataValidationError(
-                f"metric must be 'balanced_accuracy' or 'accuracy', got {metric!r}."
-            )
         super().__init__(name=name)
-        self._set_params(metric=metric)
+        _set_metric(
+            self, metric, "balanced_accuracy",
+            reason="Circular validation's backward fit returns predicted labels only, not "
+            "the probabilities this metric needs.",
+        )
+
+    @property
+    def metric_description(self) -> str:
+        return (f"{METRIC_NAMES[self.metric]} of the backward model on the source "
+                "validation rows")
 
     def refit_request(self, record, context):
         Xs = np.asarray(context.X_source_val)
@@ -717,6 +1039,7 @@ class CircularValidation(RefitScorer):
             return NAN
         y = context.y_source_val
         if context.kind == "regression":
+            _check_regression(self)
             return -float(mean_squared_error(y, refit_prediction))
         if self.metric == "accuracy":
             return accuracy(y, refit_prediction)
@@ -724,12 +1047,21 @@ class CircularValidation(RefitScorer):
 
 
 class SupervisedOracle(OracleScorer):
-    """ORACLE -- supervised target validation accuracy (reads target labels).
+    """ORACLE -- supervised target validation score (reads target labels): accuracy, or
+    with ``metric`` balanced accuracy, ROC AUC or negative log-loss.
 
-    Accuracy on the *labelled* target validation rows (negative MSE for regression).
+    The score on the *labelled* target validation rows (negative MSE for regression).
     Not a realistic scorer: it is the upper reference of model selection (SKADA-Bench's
     "supervised" scorer) and is flagged ``uses_target_labels=True`` and reported as the
     oracle in every table. Higher is better.
+
+    Parameters
+    ----------
+    metric : {"accuracy", "balanced_accuracy", "roc_auc", "log_loss"}, default="accuracy"
+        As for :class:`SourceAccuracy`, on the target validation rows: the oracle of a
+        search run with a selection metric should use the same one. A metric other than
+        accuracy is for classification only.
+    name : str, optional
 
     References
     ----------
@@ -741,14 +1073,32 @@ class SupervisedOracle(OracleScorer):
     reference = "SKADA-Bench supervised scorer (Lalou et al., 2024)"
     needs = ("pred_target_val",)
     tasks = ("classification", "regression")
+    metric = "accuracy"
+    supported_metrics = SELECTION_METRICS
+
+    def __init__(self, *, metric: str = "accuracy", name=None):
+        super().__init__(name=name)
+        _set_metric(self, metric, "accuracy")
+        if metric in ("roc_auc", "log_loss"):
+            self.needs = ("pred_target_val", "proba")
+
+    @property
+    def metric_description(self) -> str:
+        return f"{METRIC_NAMES[self.metric]} on the labelled target validation rows"
 
     def score(self, record, context, labels):
         if labels is None or not labels.available or record.pred_target_val is None:
             return NAN
         y = labels.y_target_val
         if context.kind == "regression":
+            _check_regression(self)
             return -float(mean_squared_error(y, record.pred_target_val))
-        return accuracy(y, record.pred_target_val)
+        if self.metric == "accuracy":
+            return accuracy(y, record.pred_target_val)
+        try:
+            return _label_metric(self.metric, y, record, "target_val")
+        except UndefinedMetricError as exc:
+            return _undefined(self, exc)
 
 
 class FunctionScorer(UnsupervisedScorer):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -203,6 +203,51 @@ class OuterRecord:
     error: str | None = None
 
 
+def _combined_outer_record(outer: dict[int, OuterRecord], weights: np.ndarray) -> OuterRecord:
+    """The weighted ensemble of refitted candidates' test probabilities, as one record.
+
+    Predictions are the argmax of the weighted sum (weights may be negative: IWA's are
+    a least-squares fit); the probabilities reported for ROC AUC are that sum clipped at
+    0 and normalised per row.
+    """
+    used = [c for c in np.flatnonzero(weights)]
+    parts = [(outer[c], weights[c]) for c in used
+             if c in outer and outer[c].pred is not None and outer[c].classes is not None]
+    if not parts or len(parts) < len(used):  # a combined candidate was not refitted
+        return OuterRecord(candidate=-1, error="not every weighted candidate was refitted")
+    union = np.unique(np.concatenate([np.asarray(r.classes) for r, _ in parts]))
+    total = np.zeros((len(parts[0][0].pred), union.size))
+    for rec, w in parts:
+        if rec.proba is not None:
+            proba = np.asarray(rec.proba, dtype=float)
+        else:
+            proba = (np.asarray(rec.pred)[:, None] == np.asarray(rec.classes)[None, :])
+        cols = np.searchsorted(union, np.asarray(rec.classes))
+        total[:, cols] += w * np.asarray(proba, dtype=float)
+    pred = union[total.argmax(axis=1)]
+    clipped = np.clip(total, 0, None)
+    sums = clipped.sum(axis=1, keepdims=True)
+    proba = np.where(sums > 0, clipped / np.where(sums > 0, sums, 1), 1.0 / union.size)
+    return OuterRecord(candidate=-1, pred=pred, proba=proba, classes=union)
+
+
+def _check_same_splits(a: OuterSplitSearch, b: OuterSplitSearch, name: str) -> None:
+    """Pooled searches must have scored their candidates on the same rows."""
+    same = a.outer_split == b.outer_split and a.n_inner == b.n_inner and a.kind == b.kind
+    if same:
+        for ca, cb in zip(a.contexts, b.contexts, strict=True):
+            if not (np.array_equal(ca.X_source_val, cb.X_source_val)
+                    and np.array_equal(ca.X_target_val, cb.X_target_val)):
+                same = False
+                break
+    if not same:
+        raise DataValidationError(
+            f"Search {name!r} was not run on the same outer split and inner splits as the "
+            "first search of the pool; run every method with the same data, outer split "
+            "and random_state."
+        )
+
+
 def _fit_outer(estimator, params, candidate, X, y, sd, X_test, sd_test, kind, error_score):
     rec = OuterRecord(candidate=candidate)
     model = candidate_model(estimator, params)
@@ -290,6 +335,11 @@ class OuterSplitSearch:
     _train: tuple | None = field(default=None, repr=False)
     _test: tuple | None = field(default=None, repr=False)
     n_outer_fits: int = 0
+    #: Method of each candidate, for pools merged from several searches (:meth:`pool`).
+    methods: list[str] | None = None
+    #: Aggregations (name -> (scorer, weights per candidate)): weighted ensembles of the
+    #: refitted candidates, reported as candidate -1.
+    aggregations: dict[str, tuple[BaseScorer, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n_inner(self) -> int:
@@ -299,6 +349,11 @@ class OuterSplitSearch:
     def _score_records(self, scorer: BaseScorer) -> np.ndarray:
         n_c, n_s = len(self.candidates), self.n_inner
         out = np.full((n_c, n_s), np.nan)
+        if getattr(scorer, "is_pool", False):  # reads every candidate of a split at once
+            for s, ctx in enumerate(self.contexts):
+                recs = [self.records[(c, s)] for c in range(n_c)]
+                out[:, s] = scorer.score_pool([None if r.failed else r for r in recs], ctx)
+            return out
         if scorer.needs_refit:
             requests = []
             for (_c, s), rec in self.records.items():
@@ -337,8 +392,20 @@ class OuterSplitSearch:
         return out
 
     def add_scorer(self, scorer: BaseScorer) -> None:
-        """Score every stored record with ``scorer`` (no fit except CircV's cached refits)."""
-        if scorer.is_aggregate:
+        """Score every stored record with ``scorer`` (no fit except CircV's cached refits).
+
+        An aggregation (``scorer.is_aggregation``, e.g. IWA) selects nothing: it gets a
+        weight per candidate, and the weighted ensemble of the refitted candidates is
+        reported as candidate -1.
+        """
+        if getattr(scorer, "is_aggregation", False):
+            aggregations = self.__dict__.setdefault("aggregations", {})
+            aggregations[scorer.name] = (scorer, np.asarray(scorer.weights(self), dtype=float))
+            return
+        if hasattr(scorer, "aggregate_search"):  # reads the whole pool (zconsensus, safe)
+            self.scores[scorer.name] = np.asarray(scorer.aggregate_search(self),
+                                                  dtype=float)[:, None]
+        elif scorer.is_aggregate:
             members = scorer.members
             if members is None:
                 members = [
@@ -431,6 +498,8 @@ class OuterSplitSearch:
             wanted = set(range(len(self.candidates)))
         else:
             wanted = {c for c in self.selected.values() if c is not None}
+            for _, weights in getattr(self, "aggregations", {}).values():
+                wanted |= {int(c) for c in np.flatnonzero(np.nan_to_num(weights))}
         X_tr, y_tr, sd_tr = self._train
         X_te, sd_te = self._test
         if len(X_te) == 0:
@@ -505,13 +574,109 @@ class OuterSplitSearch:
                 row.update(metrics.get(c, empty) if show else empty)
                 row["mean_fit_time"] = float(fit_time[c])
                 rows.append(row)
+        rows += self._aggregation_rows()
         table = pd.DataFrame(rows)
+        methods = self.candidate_methods()
+        if any(methods):  # a pool of several methods: say which each candidate is
+            table.insert(2, "pool_method", [
+                methods[c] if c >= 0 else "" for c in table["candidate"]])
         for k in param_names:
             col = f"param_{k}"
             kinds = {type(v) for v in table[col] if v is not None}
             if len(kinds) > 1:  # e.g. gamma in [0.1, 1.0, "auto"]: one type per column
                 table[col] = [None if v is None else str(v) for v in table[col]]
         return table
+
+    def _aggregation_rows(self) -> list[dict]:
+        """One row per aggregation: the weighted ensemble of the refitted candidates."""
+        rows = []
+        for name, (_, weights) in getattr(self, "aggregations", {}).items():
+            rec = _combined_outer_record(self.outer, np.nan_to_num(weights))
+            used = [c for c in np.flatnonzero(np.nan_to_num(weights))]
+            fit_time = sum(self.outer[c].fit_time for c in used if c in self.outer)
+            rows.append({
+                "outer_split": self.outer_split,
+                "candidate": -1,
+                "params": json.dumps({str(c): round(float(weights[c]), 6) for c in used}),
+                "scorer": name,
+                "oracle": False,
+                "inner_score": float("nan"),
+                "inner_score_std": float("nan"),
+                "n_inner": self.n_inner,
+                "rank": 1.0,
+                "selected": True,
+                **target_metrics(self.kind, self._y_test, rec),
+                # What the aggregate costs: every candidate it combines is refitted.
+                "mean_fit_time": float(fit_time),
+            })
+        return rows
+
+    def candidate_methods(self) -> list[str]:
+        """The method of each candidate ("" when the search holds one method).
+
+        A merged pool knows them (:meth:`pool`); a cross-method grid
+        (:func:`~shiftlab.selection.method_pool`) names them by the adapter (or DA
+        estimator) each candidate puts in the pipeline.
+        """
+        if getattr(self, "methods", None) is not None:
+            return list(self.methods)
+        from shiftlab.methods.base import BaseAdapter, BaseDAEstimator
+        from shiftlab.methods.registry import method_name_of
+
+        out = []
+        for params in self.candidates:
+            steps = [v for k, v in params.items() if "__" not in k
+                     and isinstance(v, BaseAdapter | BaseDAEstimator)]
+            names = [method_name_of(type(v)) for v in steps]
+            names = [n for n in names if n]
+            # A DA estimator behind the identity adapter is the method.
+            out.append(names[-1] if names else "")
+        return out
+
+    @classmethod
+    def pool(cls, searches: dict[str, OuterSplitSearch]) -> OuterSplitSearch:
+        """One pool from the searches of several methods on the same outer split.
+
+        The searches must share their inner splits (same rows in every split), as the
+        benchmark's jobs of one task and outer split do. The pool holds every candidate
+        of every search (``methods`` says whose), their records, the scores of the
+        scorers all searches have, and their outer refits; it refits nothing (its
+        estimator is ``None``), so pool scorers and aggregations are computed from what
+        was stored.
+        """
+        if not searches:
+            raise DataValidationError("A pool needs at least one search.")
+        items = list(searches.items())
+        first = items[0][1]
+        for name, other in items[1:]:
+            _check_same_splits(first, other, name)
+        candidates, methods, records, outer = [], [], {}, {}
+        scores: dict[str, list[np.ndarray]] = {}
+        common = set.intersection(*(set(s.scores) for _, s in items))
+        for name, search in items:
+            offset = len(candidates)
+            candidates += [dict(p) for p in search.candidates]
+            methods += [name] * len(search.candidates)
+            for (c, sp), rec in search.records.items():
+                records[(offset + c, sp)] = replace(rec, candidate=offset + c)
+            for c, rec in search.outer.items():
+                outer[offset + c] = replace(rec, candidate=offset + c)
+            for scorer in common:
+                if not getattr(search.scorers[scorer], "is_aggregate", False):
+                    scores.setdefault(scorer, []).append(search.scores[scorer])
+        merged = cls(
+            estimator=None, candidates=candidates, outer_split=first.outer_split,
+            kind=first.kind, contexts=first.contexts, records=records,
+            refit=first.refit, error_score=first.error_score,
+            _labels=first._labels, _y_test=first._y_test, _train=first._train,
+            _test=first._test, methods=methods, outer=outer,
+            n_outer_fits=sum(s.n_outer_fits for _, s in items),
+        )
+        for scorer, parts in scores.items():
+            merged.scores[scorer] = np.vstack(parts)
+            merged.scorers[scorer] = first.scorers[scorer]
+            merged.selected[scorer] = merged._select(scorer)
+        return merged
 
     def inner_table(self) -> pd.DataFrame:
         """Long table of every inner score: (outer_split, inner_split, candidate, scorer)."""
