@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -390,3 +391,32 @@ def test_changing_the_selection_metric_rescores_from_records(tmp_path):
     report = write_report(run_dir).read_text()
     assert "Selection metric of the label-based scorers" in report
     assert "<b>balanced_accuracy</b>" in report
+
+
+def test_pool_selection_across_methods_in_the_benchmark(tmp_path):
+    """`[scorers] pool`: each task and outer split gets one row per selector, chosen
+    among every method's candidates (source-only added) from the stored records."""
+    text = write_definition(tmp_path / "d.toml").read_text().replace(
+        'names = ["IW", "PE", "oracle"]',
+        'names = ["IW", "PE", "oracle"]\npool = ["EnsV", "zconsensus", "safe", "IWA"]')
+    (tmp_path / "p.toml").write_text(text)
+    run_dir = tmp_path / "run"
+    first = run_benchmark(tmp_path / "p.toml", run_dir, progress=False)
+    assert first.n_done == 10 and first.n_failed == 0  # SourceOnly added: 2 x 5 jobs
+    assert first.n_pools == 2 and first.n_pools_skipped == 0
+    rows = RunStore(run_dir).results()
+    chosen = rows[rows["selected"] & rows["method"].str.startswith("shiftlab: ")]
+    assert set(chosen["method"]) == {f"shiftlab: {s}" for s in
+                                     ("EnsV", "zconsensus", "safe", "IWA", "IW", "PE",
+                                      "oracle")}
+    assert (chosen.groupby("method").size() == 2).all()  # one per outer split
+    assert set(rows["pool_method"].dropna()) - {""} == {
+        "SourceOnly", "DensityReweight", "GaussianReweight"}
+    # The safe selector keeps source-only or the consensus's choice.
+    safe = chosen[chosen["method"] == "shiftlab: safe"]
+    assert np.isfinite(safe["test_accuracy"]).all()
+    report = write_report(run_dir).read_text()
+    assert "shiftlab: safe" in report and "shiftlab: IWA" in report
+    assert run_status(run_dir)["done"] == 12  # 10 jobs and 2 pools
+    again = run_benchmark(tmp_path / "p.toml", run_dir, progress=False)
+    assert again.n_done == 0 and again.n_pools == 0 and again.n_pools_cached == 2

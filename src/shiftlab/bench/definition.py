@@ -34,6 +34,18 @@ these scorers keeps its usual score), ``"balanced_accuracy"``, ``"roc_auc"`` or
     names = ["IW", "DEV", "oracle"]
     metric = "balanced_accuracy"
 
+``[scorers] pool`` asks for selection *across* methods: for each task and outer split,
+the candidates of every shallow method (and source-only, which the run adds when no
+``[methods.SourceOnly]`` is given) are pooled from their stored records, and each named
+selector chooses (``EnsV``, ``zconsensus``, ``safe``, or any realistic scorer of
+``names``) or aggregates (``Average``, ``IWA``) among them, with no refit. The report
+shows one row per selector, as the method ``shiftlab: <selector>`` (``shiftlab: oracle``
+is the cross-method oracle when ``names`` has the oracle)::
+
+    [scorers]
+    names = ["IW", "PE", "oracle"]
+    pool = ["EnsV", "zconsensus", "safe", "IWA"]
+
 Deep methods (:mod:`shiftlab.deep`, needs torch) are methods like the others: a name of
 the deep registry in ``[methods.NAME]`` (``class = "shiftlab.deep.NAME"`` is required for
 ``SourceOnly``, a name both registries use, and allowed everywhere), with a grid of the
@@ -262,6 +274,8 @@ class BenchmarkDefinition:
     #: ``[scorers] metric``: selection metric of the label-based scorers (one of
     #: :data:`shiftlab.selection.metrics.SELECTION_METRICS`).
     selection_metric: str = "accuracy"
+    #: ``[scorers] pool``: selectors applied across methods (pooled candidates).
+    pool: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -270,6 +284,8 @@ class BenchmarkDefinition:
         # definitions keep their dict (and digest, and job keys).
         if d["selection_metric"] == "accuracy":
             d.pop("selection_metric")
+        if not d["pool"]:
+            d.pop("pool")
         # Fields added for deep methods are left out at their defaults, so a definition
         # without deep parts has the same dict (and digest, and job keys) as before.
         for method in d["methods"]:
@@ -934,12 +950,41 @@ def _check_selection_metric(chk: _Checker, raw: dict) -> str:
     return metric
 
 
+#: Selectors that only make sense across methods (they compare with source-only).
+POOL_ONLY_SCORERS = ("safe",)
+
+
+def _check_pool(chk: _Checker, raw: dict, names: tuple[str, ...]) -> tuple[str, ...]:
+    """``[scorers] pool``: realistic scorers or selectors applied across methods."""
+    pool = raw.get("pool")
+    if pool is None:
+        return ()
+    _require(chk, isinstance(pool, list) and bool(pool), "scorers", "pool",
+             'a non-empty list of selectors, e.g. ["EnsV", "zconsensus", "safe", "IWA"]',
+             pool)
+    from shiftlab.selection import get_scorer
+
+    known_sc = _known_scorers()
+    for s in pool:
+        if not isinstance(s, str) or s not in known_sc:
+            raise chk.fail("scorers", f"pool: unknown selector {s!r}."
+                           f"{suggest(str(s), known_sc)} Known: {', '.join(known_sc)}.",
+                           *_key("pool"))
+        if get_scorer(s).uses_target_labels:
+            raise chk.fail("scorers", "pool: the oracle is not a realistic selector; it is "
+                           "reported across methods anyway when `names` has it.",
+                           *_key("pool"))
+    if len(set(pool)) != len(pool):
+        raise chk.fail("scorers", f"pool: {pool} names a selector twice.", *_key("pool"))
+    return tuple(pool)
+
+
 def _check_scorers(chk: _Checker, raw: dict) -> tuple[str, ...]:
-    chk.only_keys(raw, {"names", "metric"}, "scorers")
+    chk.only_keys(raw, {"names", "metric", "pool"}, "scorers")
     known_sc = _known_scorers()
     names = raw.get("names")
     if names is None:
-        return tuple(known_sc)
+        return tuple(s for s in known_sc if s not in POOL_ONLY_SCORERS)
     _require(chk, isinstance(names, list) and bool(names), "scorers", "names",
              'a non-empty list of scorer names, e.g. ["IW", "DEV", "oracle"]', names)
     for s in names:
@@ -950,6 +995,9 @@ def _check_scorers(chk: _Checker, raw: dict) -> tuple[str, ...]:
                 f"Known: {', '.join(known_sc)}.",
                 str(s),
             )
+        if s in POOL_ONLY_SCORERS:
+            raise chk.fail("scorers", f"{s!r} selects across methods (it compares with "
+                           f"source-only): list it in `pool`, not in `names`.", str(s))
     return tuple(names)
 
 
@@ -1106,6 +1154,7 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
     scorers_raw = chk.table(data, "scorers", "scorers")
     scorer_names = _check_scorers(chk, scorers_raw)
     selection_metric = _check_selection_metric(chk, scorers_raw)
+    pool = _check_pool(chk, scorers_raw, scorer_names)
     execution = _check_execution(chk, chk.table(data, "execution", "execution"))
 
     return BenchmarkDefinition(
@@ -1119,4 +1168,5 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
         execution=execution,
         source=chk.source,
         selection_metric=selection_metric,
+        pool=pool,
     )

@@ -44,7 +44,8 @@ from shiftlab.bench.definition import (
 from shiftlab.data.dataset import Task
 
 __all__ = [
-    "Job", "code_version", "job_scorer", "method_source_files", "plan_jobs", "scorer_version",
+    "Job", "PoolJob", "code_version", "job_scorer", "method_source_files", "plan_jobs",
+    "plan_pools", "pool_methods", "scorer_version",
 ]
 
 
@@ -219,6 +220,64 @@ def _check_tasks(spec: DatasetSpec, ds, where: str) -> list[str]:
     return list(spec.tasks)
 
 
+@dataclass(frozen=True)
+class PoolJob:
+    """Selection across the methods of one (dataset, task, outer split).
+
+    Run on the driver once its member jobs are stored: their records are pooled
+    (:meth:`~shiftlab.selection.search.OuterSplitSearch.pool`) and the ``selectors``
+    choose or aggregate among every candidate, with no fit. Its key hashes the members'
+    keys and the selectors' versions.
+    """
+
+    template: Job
+    members: tuple[tuple[str, str], ...]
+    selectors: tuple[str, ...]
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        t = self.template
+        return f"{t.dataset.name} {t.task} split {t.outer_split} pool of {len(self.members)}"
+
+
+#: The method every pool holds (the identity adapter: the protocol's source-only).
+POOL_SOURCE_ONLY = MethodEntry("SourceOnly")
+
+
+def pool_methods(definition: BenchmarkDefinition) -> tuple[MethodEntry, ...]:
+    """The definition's methods, with source-only added when it asks for a pool."""
+    methods = definition.methods
+    if definition.pool and not any(m.name == "SourceOnly" and not m.deep for m in methods):
+        methods = (*methods, POOL_SOURCE_ONLY)
+    return methods
+
+
+def plan_pools(definition: BenchmarkDefinition, jobs: list[Job]) -> list[PoolJob]:
+    """The pools of a definition with ``[scorers] pool``: one per task and outer split,
+    over its shallow, non-baseline methods."""
+    if not definition.pool:
+        return []
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        if not (job.method.deep or job.method.is_baseline):
+            groups.setdefault((job.dataset.name, job.task, job.outer_split), []).append(job)
+    pools = []
+    for members in groups.values():
+        selectors = tuple(definition.pool)
+        payload = {
+            "members": sorted(j.key for j in members),
+            "scorers": list(definition.scorers),
+            "selectors": [(s, scorer_version(s, definition.selection_metric))
+                          for s in selectors],
+            "format": 1,
+        }
+        key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+        pools.append(PoolJob(template=members[0], selectors=selectors, key=key,
+                             members=tuple((j.method.name, j.key) for j in members)))
+    return pools
+
+
 def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
     """Every job of a definition, in a stable order (dataset, task, split, method).
 
@@ -247,7 +306,7 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                 _, _, sd, y_true = ds.pack(Task.parse(task), return_target_labels=True)
             for split in range(definition.protocol.outer_splits):
                 template = Job(
-                    dataset=spec, task=task, outer_split=split, method=definition.methods[0],
+                    dataset=spec, task=task, outer_split=split, method=pool_methods(definition)[0],
                     estimator=spec.estimator or definition.estimator,
                     protocol=definition.protocol, scorers=definition.scorers,
                     definition_digest=digest, device=definition.execution.device,
@@ -255,7 +314,7 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                 )
                 rows = ("unavailable" if ds is None
                         else _rows_digest(*outer_split_indices(template, y_true, sd)))
-                for method in definition.methods:
+                for method in pool_methods(definition):
                     job = replace(template, method=method)
                     jobs.append(replace(job, key=_job_key(job, rows)))
     return jobs

@@ -13,17 +13,27 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from shiftlab.bench.definition import BenchmarkDefinition, load_definition
+from shiftlab.bench.definition import BenchmarkDefinition, MethodEntry, load_definition
 from shiftlab.bench.execute import execute
 from shiftlab.bench.jobs import rescore_job, run_job
-from shiftlab.bench.planner import Job, plan_jobs, scorer_version, version_info
+from shiftlab.bench.planner import (
+    Job,
+    PoolJob,
+    job_scorer,
+    plan_jobs,
+    plan_pools,
+    pool_methods,
+    scorer_version,
+    version_info,
+)
 from shiftlab.bench.store import CorruptRunFile, JobEntry, RunStore
-from shiftlab.exceptions import MissingOutputsError
+from shiftlab.exceptions import DataValidationError, MissingOutputsError
 
 __all__ = ["RunSummary", "default_run_dir", "plan_status", "run_benchmark", "run_status"]
 
@@ -43,6 +53,10 @@ class RunSummary:
     #: Stored jobs not reused because a file no longer matched the manifest (recomputed).
     n_corrupt: int = 0
     corrupt: list[str] = field(default_factory=list)
+    #: Cross-method pools computed, reused, and skipped (members missing) by this call.
+    n_pools: int = 0
+    n_pools_cached: int = 0
+    n_pools_skipped: int = 0
     #: Jobs computed by this call whose run raised warnings (see the ``warnings`` column).
     n_with_warnings: int = 0
     estimate_seconds: float | None = None
@@ -58,6 +72,9 @@ class RunSummary:
             + (f", {self.n_rescored} rescored" if self.n_rescored else "")
             + f" ({self.elapsed:.1f} s); results in {self.run_dir}"
         )
+        if self.n_pools or self.n_pools_cached or self.n_pools_skipped:
+            text += (f"\npools across methods: {self.n_pools} computed, "
+                     f"{self.n_pools_cached} cached, {self.n_pools_skipped} skipped")
         if self.n_corrupt:
             text += (f"\n{self.n_corrupt} stored jobs did not match the manifest and were "
                      "computed again: " + "; ".join(self.corrupt[:5]))
@@ -123,7 +140,7 @@ def _plan_table(definition: BenchmarkDefinition, jobs: list[Job], todo: set[str]
             "dataset": spec.name,
             "tasks": len({j.task for j in mine}),
             "outer_splits": definition.protocol.outer_splits,
-            "methods": len(definition.methods),
+            "methods": len(pool_methods(definition)),
             "deep_methods": sum(m.deep for m in definition.methods),
             "jobs": len(mine),
             "todo": sum(j.key in todo for j in mine),
@@ -235,7 +252,9 @@ def run_benchmark(
     if dry_run:
         return _dry_run(definition, store, jobs, retry_failed)
     with store.writing(), _sigterm_as_interrupt():
-        return _run(definition, store, jobs, retry_failed, progress)
+        summary = _run(definition, store, jobs, retry_failed, progress)
+        _run_pools(store, plan_pools(definition, jobs), summary, progress)
+        return summary
 
 
 def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -> RunSummary:
@@ -270,9 +289,13 @@ def _run(definition, store: RunStore, jobs: list[Job], retry_failed: bool,
         },
         definition_text=_definition_text(definition) or None,
     )
-    store.write_plan([{"key": j.key, "label": j.label, "dataset": j.dataset.name,
-                       "task": j.task, "outer_split": j.outer_split, "method": j.method.name}
-                      for j in jobs])
+    store.write_plan(
+        [{"key": j.key, "label": j.label, "dataset": j.dataset.name, "task": j.task,
+          "outer_split": j.outer_split, "method": j.method.name} for j in jobs]
+        + [{"key": p.key, "label": p.label, "dataset": p.template.dataset.name,
+            "task": p.template.task, "outer_split": p.template.outer_split,
+            "method": "pool"} for p in plan_pools(definition, jobs)]
+    )
     run_key = store.run_key()
     summary = RunSummary(run_dir=store.root, n_jobs=len(jobs), n_cached=0)
     start = time.perf_counter()
@@ -385,6 +408,65 @@ def _rescore(store: RunStore, job: Job, entry: JobEntry, stale: tuple[str, ...],
     store.write_result(job.key, merged, label=entry.label or job.label, records=records,
                        scorers=scorers)
     return True
+
+
+def _run_pools(store: RunStore, pools: list[PoolJob], summary: RunSummary,
+               progress: bool) -> None:
+    """Selection across methods, from the stored records of each pool's members.
+
+    A pool whose members are not all stored with records (a failed or unfinished job)
+    is skipped and said so; it runs on a later call once they are there.
+    """
+    if not pools:
+        return
+    manifest = store.manifest()
+    run_key = store.run_key()
+    say = _progress(progress, 0, summary).say
+    for pool in pools:
+        if pool.key in manifest and store.verify(manifest[pool.key], records="none") is None:
+            summary.n_pools_cached += 1
+            continue
+        missing = [m for m, key in pool.members
+                   if key not in manifest or manifest[key].records is None]
+        if missing:
+            summary.n_pools_skipped += 1
+            say(f"[yellow]pool skipped[/]: {pool.label}: no stored records of {missing}")
+            continue
+        try:
+            frame = _pool_rows(store, pool, manifest, run_key)
+        except (CorruptRunFile, DataValidationError) as exc:
+            summary.n_pools_skipped += 1
+            say(f"[yellow]pool skipped[/]: {pool.label}: {exc}")
+            continue
+        store.write_result(pool.key, frame, label=pool.label)
+        summary.n_pools += 1
+
+
+def _pool_rows(store: RunStore, pool: PoolJob, manifest: dict[str, JobEntry],
+               run_key: str | None) -> pd.DataFrame:
+    """The rows of one pool: every candidate of every member, for each selector and
+    each scorer the members share; ``method`` is ``shiftlab: <selector>``."""
+    from shiftlab.bench.jobs import job_seed
+    from shiftlab.bench.provenance import with_provenance
+    from shiftlab.selection.search import OuterSplitSearch
+
+    start, cpu = time.perf_counter(), time.process_time()
+    searches = {m: store.load_records(key, manifest[key], run_key) for m, key in pool.members}
+    merged = OuterSplitSearch.pool(searches)
+    metric = pool.template.selection_metric
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in pool.selectors:
+            if name not in merged.scores and name not in merged.aggregations:
+                merged.add_scorer(job_scorer(name, metric, merged.kind))
+        table = merged.table()
+    job = replace(pool.template, method=MethodEntry("pool"), key=pool.key)
+    frame = with_provenance(job, table, job_seed(pool.template))
+    frame["method"] = "shiftlab: " + frame["scorer"].astype(str)
+    frame["job_seconds"] = time.perf_counter() - start
+    frame["job_cpu_seconds"] = time.process_time() - cpu
+    frame["warnings"] = ""
+    return frame
 
 
 def _failure_info(job: Job, outcome) -> dict:
