@@ -437,3 +437,19 @@ def test_domain_search_cv_raises_when_no_candidate_fits():
     with pytest.warns(UserWarning, match="failed to fit"):
         with pytest.raises(AllCandidatesFailedError, match=r"^1 candidate failed to fit"):
             search.fit(X, y, sd)
+
+
+# ------------------------------------------------------------ selection across methods
+def test_pool_selectors_are_checked_and_safe_belongs_to_the_pool(tmp_path):
+    names = next(line for line in DEF.splitlines() if line.startswith("names = "))
+    ok = load_definition(_write(tmp_path, names, names + '\npool = ["EnsV", "safe", "IWA"]'))
+    assert ok.pool == ("EnsV", "safe", "IWA") and tuple(ok.to_dict()["pool"]) == ok.pool
+    assert "pool" not in load_definition(_write(tmp_path)).to_dict()  # digest unchanged
+    path = _write(tmp_path, names, names + '\npool = ["EnsVV"]')
+    assert "pool: unknown selector 'EnsVV'. Did you mean 'EnsV'?" in _error(path)
+    path = _write(tmp_path, names, names + '\npool = ["oracle"]')
+    assert "the oracle is not a realistic selector" in _error(path)
+    path = _write(tmp_path, names, names.replace("[", '["safe", ', 1))
+    assert "'safe' selects across methods" in _error(path)
+    path = _write(tmp_path, names, names + "\npool = []")
+    assert "pool must be a non-empty list of selectors" in _error(path)
