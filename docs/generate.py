@@ -93,6 +93,10 @@ def scorers_page() -> str:
         doc = (inspect.getdoc(type(sc)) or "").split("\n\n")[0].replace("\n", " ")
         lines.append(f"| `{name}` | {'**yes (oracle)**' if sc.uses_target_labels else 'no'} | "
                      f"{'yes' if getattr(sc, 'needs_refit', False) else 'no'} | {_cell(doc)} |")
+    # The measured guide is written by hand (its numbers come from a benchmark run).
+    guide = DOCS / "_choosing_a_selector.md"
+    if guide.exists():
+        lines += ["", guide.read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines) + "\n"
 
 

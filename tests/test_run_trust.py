@@ -420,3 +420,19 @@ def test_pool_selection_across_methods_in_the_benchmark(tmp_path):
     assert run_status(run_dir)["done"] == 12  # 10 jobs and 2 pools
     again = run_benchmark(tmp_path / "p.toml", run_dir, progress=False)
     assert again.n_done == 0 and again.n_pools == 0 and again.n_pools_cached == 2
+
+
+def test_benchmark_jobs_seed_methods_left_unseeded(tmp_path):
+    """A method with random_state=None (KLIEP, BBSE, MLLS, ...) gets the job's seed: a
+    run and its rerun give the same numbers."""
+    from dataclasses import replace as replaced
+
+    from shiftlab.bench.definition import MethodEntry, load_definition
+    from shiftlab.bench.jobs import build_estimator, job_seed
+    from shiftlab.bench.planner import plan_jobs
+
+    job = plan_jobs(load_definition(write_definition(tmp_path / "d.toml")))[0]
+    for name in ("KLIEP", "BBSE", "MLLS", "KMM"):
+        pipe, _ = build_estimator(replaced(job, method=MethodEntry(name)))
+        adapter = pipe.steps[1][1]
+        assert adapter.get_params()["random_state"] == job_seed(job), name

@@ -219,3 +219,11 @@ def test_domain_search_cv_reports_pool_selectors(task):
     chosen = search.results_[search.results_["selected"]]
     assert set(chosen["scorer"]) == {"PE", "EnsV", "safe", "IWA", "oracle"}
     assert (chosen.groupby("scorer").size() == 2).all()  # one per outer split
+
+
+def test_method_pool_seeds_the_methods_that_take_a_random_state():
+    _, grid = method_pool({"KLIEP": None, "CORAL": None}, LogisticRegression(),
+                          random_state=7)
+    steps = {type(g["adapter"][0]).__name__: g["adapter"][0] for g in grid}
+    assert steps["KLIEP"].random_state == 7
+    assert "random_state" not in steps["CORAL"].get_params()

@@ -63,6 +63,19 @@ def outer_split_indices(job: Job, y_true, sample_domain):
     return splits[job.outer_split]
 
 
+def seeded(estimator, seed: int):
+    """``estimator`` with ``random_state=seed`` when it has one left at None.
+
+    A method whose randomness is unseeded (calibration splits, random features,
+    initialisations) would give another result on every run: a benchmark job seeds it
+    from the job's seed, so a run, its resume and a rerun agree.
+    """
+    params = estimator.get_params(deep=False)
+    if "random_state" in params and params["random_state"] is None:
+        estimator.set_params(random_state=seed)
+    return estimator
+
+
 def _build_deep(job: Job):
     """The job's deep estimator and its grid (the estimator's own parameter names).
 
@@ -100,10 +113,10 @@ def build_estimator(job: Job):
         return make_da_pipeline(*pre, base), {}
     spec = get_method(job.method.name)
     if spec.needs_estimator:
-        step = spec.cls()
+        step = seeded(spec.cls(), job_seed(job))
         pipe = make_da_pipeline(*pre, step, base)
     else:
-        step = spec.cls(base_estimator=base)
+        step = seeded(spec.cls(base_estimator=base), job_seed(job))
         pipe = make_da_pipeline(*pre, step)
     name = pipe.steps[len(pre)][0]
     grid = {f"{name}__{k}": list(v) for k, v in job.method.grid.items()}

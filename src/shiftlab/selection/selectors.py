@@ -336,8 +336,15 @@ class ImportanceWeightedAggregation(PoolAggregation):
 
     Parameters
     ----------
-    alpha : float, default=1e-3
-        Ridge penalty, relative to the mean diagonal of the normal equations.
+    alpha : float, default=1.0
+        Ridge penalty, relative to the mean diagonal of the normal equations. A pool
+        holds many nearly collinear candidates (a method's grid neighbours, methods that
+        barely move the data): with a small penalty the fit gives them large weights of
+        opposite signs that do not transfer to the target.
+    positive : bool, default=False
+        Constrain the weights to be non-negative (a conic combination, solved by
+        non-negative least squares): collinear candidates then cannot cancel out with
+        large weights of opposite signs.
 
     References
     ----------
@@ -349,9 +356,9 @@ class ImportanceWeightedAggregation(PoolAggregation):
     name = "IWA"
     reference = "Dinu et al., ICLR 2023 (IWA)"
 
-    def __init__(self, alpha: float = 1e-3, *, name=None):
+    def __init__(self, alpha: float = 1.0, positive: bool = False, *, name=None):
         super().__init__(name=name)
-        self._set_params(alpha=float(alpha))
+        self._set_params(alpha=float(alpha), positive=bool(positive))
 
     def weights(self, search):
         n_c = len(search.candidates)
@@ -379,7 +386,16 @@ class ImportanceWeightedAggregation(PoolAggregation):
         y, w = np.concatenate(targets), np.concatenate(row_w)
         gram = D.T @ (D * w[:, None])
         ridge = self.alpha * max(float(np.trace(gram)) / gram.shape[0], 1e-12)
-        coef = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), D.T @ (w * y))
+        if self.positive:
+            from scipy.optimize import nnls
+
+            # The same penalised problem as rows: [sqrt(w) D; sqrt(ridge) I] a ~ [sqrt(w) y; 0].
+            root = np.sqrt(w)[:, None]
+            A = np.vstack([D * root, np.sqrt(ridge) * np.eye(D.shape[1])])
+            b = np.concatenate([y * root[:, 0], np.zeros(D.shape[1])])
+            coef = nnls(A, b, maxiter=50 * D.shape[1])[0]
+        else:
+            coef = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), D.T @ (w * y))
         out = np.zeros(n_c)
         out[usable] = coef
         return out
@@ -387,7 +403,7 @@ class ImportanceWeightedAggregation(PoolAggregation):
 
 # ---------------------------------------------------------------------- pool builder
 def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator, *,
-                standardize: bool = True):
+                standardize: bool = True, random_state: int | None = None):
     """A cross-method candidate pool for :class:`~shiftlab.selection.DomainSearchCV`.
 
     Parameters
@@ -400,6 +416,9 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
     standardize : bool, default=True
         Put a ``StandardScaler`` first (shared by every candidate; fitted without
         labels).
+    random_state : int, optional
+        Given to every method that has a ``random_state`` (an int makes every
+        candidate's fit reproducible; ``None`` leaves them unseeded).
 
     Returns
     -------
@@ -421,15 +440,20 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
     steps = [("scaler", StandardScaler())] if standardize else []
     steps += [("adapter", get_method(SOURCE_ONLY).cls()), ("estimator", clone(estimator))]
     grids = []
+    def seeded(step):
+        if random_state is not None and "random_state" in step.get_params(deep=False):
+            step.set_params(random_state=random_state)
+        return step
+
     for name, grid in methods.items():
         spec = get_method(name)
         grid = dict(grid or {})
         if spec.needs_estimator:
-            entry = {"adapter": [spec.cls()]}
+            entry = {"adapter": [seeded(spec.cls())]}
             entry.update({f"adapter__{k}": list(v) for k, v in grid.items()})
         else:  # a DA estimator: it replaces the final step, the adapter is the identity
             entry = {"adapter": [get_method(SOURCE_ONLY).cls()],
-                     "estimator": [spec.cls(base_estimator=clone(estimator))]}
+                     "estimator": [seeded(spec.cls(base_estimator=clone(estimator)))]}
             entry.update({f"estimator__{k}": list(v) for k, v in grid.items()})
         grids.append(entry)
     return DAPipeline(steps), grids
