@@ -436,3 +436,12 @@ def test_benchmark_jobs_seed_methods_left_unseeded(tmp_path):
         pipe, _ = build_estimator(replaced(job, method=MethodEntry(name)))
         adapter = pipe.steps[1][1]
         assert adapter.get_params()["random_state"] == job_seed(job), name
+
+
+def test_report_of_one_outer_split_shows_no_spread_and_says_what_ranks_cover(tmp_path):
+    run_dir = tmp_path / "run"
+    run_benchmark(write_definition(tmp_path / "d.toml", outer_splits=1), run_dir,
+                  progress=False)
+    page = write_report(run_dir).read_text()
+    assert "± 0.000" not in page and "±" not in page.split("<h2")[1]
+    assert "avg. rank (1 task; too few to rank)" in page

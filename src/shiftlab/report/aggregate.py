@@ -170,7 +170,7 @@ def main_table(results: pd.DataFrame, mode: str = "realistic", metric: str = "te
     task_means = rows.groupby(["dataset", "task", "method"])[metric].agg(["mean", "std"])
     per_dataset = task_means.groupby(["method", "dataset"]).mean()
     marks = wilcoxon_vs_source(rows, metric)
-    ranks, _ = average_ranks(rows, metric)
+    ranks, n_rank_tasks = average_ranks(rows, metric)
     scorer_of = rows.groupby("method")["scorer"].first()
     records = []
     for method in rows["method"].unique():
@@ -179,14 +179,18 @@ def main_table(results: pd.DataFrame, mode: str = "realistic", metric: str = "te
             if (method, dataset) in per_dataset.index:
                 m, s = per_dataset.loc[(method, dataset)]
                 rec[(dataset, "mean")] = m
-                rec[(dataset, "std")] = 0.0 if np.isnan(s) else s
+                # NaN with a single outer split: no spread to show (not "± 0.000").
+                rec[(dataset, "std")] = s
                 rec[(dataset, "wilcoxon")] = marks.get((method, dataset), 0)
         rec["rank"] = ranks.get(method, np.nan)
         records.append(rec)
     table = pd.DataFrame(records).set_index("method")
     order = [m for m in (SOURCE_ONLY, TARGET_ONLY) if m in table.index]
     rest = sorted(set(table.index) - set(order), key=lambda m: (table.loc[m, "rank"], m))
-    return table.loc[order + rest]
+    table = table.loc[order + rest]
+    # How many tasks the ranks average over (tasks where every method has a result).
+    table.attrs["rank_tasks"] = n_rank_tasks
+    return table
 
 
 def task_table(results: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:

@@ -38,6 +38,8 @@ td.best{font-weight:700}.up{color:#0a7d32}.down{color:#b3261e}
 def _fmt(m, s) -> str:
     if m is None or (isinstance(m, float) and math.isnan(m)):
         return "–"
+    if s is None or pd.isna(s):  # one outer split: a mean without a spread
+        return f"{m:.3f}"
     return f"{m:.3f} ± {s:.3f}"
 
 
@@ -56,7 +58,11 @@ def _table_html(table: pd.DataFrame, caption: str, css_class: str = "") -> str:
     out = [f"<table class='{css_class}'><caption class='note'>{html.escape(caption)}</caption>"]
     out.append("<thead><tr><th>method</th><th>scorer</th>")
     out += [f"<th>{html.escape(d)}</th>" for d in datasets]
-    out.append("<th>avg. rank</th></tr></thead><tbody>")
+    n_tasks = table.attrs.get("rank_tasks")
+    rank_head = "avg. rank" if n_tasks is None else (
+        f"avg. rank ({n_tasks} task{'s' if n_tasks != 1 else ''}"
+        + ("; too few to rank" if n_tasks < 2 else "") + ")")
+    out.append(f"<th>{html.escape(rank_head)}</th></tr></thead><tbody>")
     for method, row in table.iterrows():
         cls = " class='baseline'" if method in (agg.SOURCE_ONLY, agg.TARGET_ONLY) else ""
         scorer = row.get("scorer", "")
@@ -237,7 +243,8 @@ def table_to_latex(table: pd.DataFrame, caption: str = "") -> str:
             m, s = row.get((d, "mean")), row.get((d, "std"))
             w = row.get((d, "wilcoxon"), 0)
             mark = r"$^\uparrow$" if w == 1 else (r"$^\downarrow$" if w == -1 else "")
-            cells.append("--" if m is None or pd.isna(m) else f"{m:.2f}$\\pm${s:.2f}{mark}")
+            cells.append("--" if m is None or pd.isna(m) else (
+                f"{m:.2f}{mark}" if pd.isna(s) else f"{m:.2f}$\\pm${s:.2f}{mark}"))
         rank = row.get("rank", np.nan)
         lines.append(f"{esc(str(method))} & {esc(str(row.get('scorer', '')))} & "
                      + " & ".join(cells) + f" & {'' if pd.isna(rank) else f'{rank:.2f}'} \\\\")
