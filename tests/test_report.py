@@ -167,3 +167,20 @@ def test_report_loads_in_headless_chromium(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1300, 2000)
+
+
+def test_sanity_checks_flag_a_method_equal_to_train_src_and_a_scorer_selecting_nothing():
+    rows = []
+    for split in range(3):
+        base = {"dataset": "d", "task": "a->b", "outer_split": split, "candidate": 0}
+        rows.append({**base, "method": "Train Src", "scorer": "none", "selected": True,
+                     "test_accuracy": 0.6 + split / 100})
+        for scorer in ("IW", "PE"):
+            rows.append({**base, "method": "Lazy", "scorer": scorer, "selected": True,
+                         "test_accuracy": 0.6 + split / 100})
+            rows.append({**base, "method": "Busy", "scorer": scorer,
+                         "selected": scorer == "IW", "test_accuracy": 0.7})
+    checks = agg.sanity_checks(pd.DataFrame(rows))
+    assert any(c.startswith("Lazy equals Train Src on all 3") for c in checks), checks
+    assert not any(c.startswith("Busy equals") for c in checks)
+    assert any(c.startswith("scorer PE selected nothing on 3 of 6") for c in checks), checks

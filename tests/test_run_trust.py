@@ -445,3 +445,20 @@ def test_report_of_one_outer_split_shows_no_spread_and_says_what_ranks_cover(tmp
     page = write_report(run_dir).read_text()
     assert "± 0.000" not in page and "±" not in page.split("<h2")[1]
     assert "avg. rank (1 task; too few to rank)" in page
+
+
+def test_sanity_checks_flag_a_base_estimator_no_better_than_the_majority_class(tmp_path):
+    """An RBF SVC with a huge gamma predicts one class far from its training points: even
+    trained on target labels it scores the majority rate. Summary and report say so."""
+    text = write_definition(tmp_path / "d.toml").read_text().replace(
+        'name = "LogisticRegression"', 'name = "SVC"\nparams = { gamma = 100000.0 }')
+    (tmp_path / "flat.toml").write_text(text)
+    summary = run_benchmark(tmp_path / "flat.toml", tmp_path / "run", progress=False)
+    assert any("Train Tgt) scores 0.500, the majority class alone 0.500" in c
+               for c in summary.checks), summary.checks
+    assert "check: sim-conditional: the base estimator" in str(summary)
+    page = write_report(tmp_path / "run").read_text()
+    assert "Sanity checks" in page and "majority class alone" in page
+    # A base estimator that fits the data raises no such flag.
+    fine = run_benchmark(tmp_path / "d.toml", tmp_path / "fine", progress=False)
+    assert not any("majority class" in c for c in fine.checks)

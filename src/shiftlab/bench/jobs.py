@@ -168,7 +168,13 @@ def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd
                       classes=getattr(model, "classes_", None))
     if hasattr(model, "predict_proba"):
         rec.proba = model.predict_proba(X[test_tgt])
-    metrics = target_metrics(label_kind(y_true), y_true[test_tgt], rec)
+    kind = label_kind(y_true)
+    metrics = target_metrics(kind, y_true[test_tgt], rec)
+    if kind == "classification" and len(test_tgt):
+        # What predicting the most frequent target class scores: the report flags a
+        # base estimator that does no better even with target labels (Train Tgt).
+        _, counts = np.unique(y_true[test_tgt], return_counts=True)
+        metrics["test_majority_rate"] = float(counts.max() / counts.sum())
     oracle = job.method.name == "Train Tgt" or job.method.setting == "oracle"
     row = {"outer_split": job.outer_split, "candidate": 0, "params": "{}",
            "scorer": "none", "oracle": oracle, "inner_score": np.nan,

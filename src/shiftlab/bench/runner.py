@@ -57,6 +57,9 @@ class RunSummary:
     n_pools: int = 0
     n_pools_cached: int = 0
     n_pools_skipped: int = 0
+    #: What the report's sanity checks flag in the run's results (see
+    #: :func:`shiftlab.report.aggregate.sanity_checks`).
+    checks: list[str] = field(default_factory=list)
     #: Jobs computed by this call whose run raised warnings (see the ``warnings`` column).
     n_with_warnings: int = 0
     estimate_seconds: float | None = None
@@ -75,6 +78,8 @@ class RunSummary:
         if self.n_pools or self.n_pools_cached or self.n_pools_skipped:
             text += (f"\npools across methods: {self.n_pools} computed, "
                      f"{self.n_pools_cached} cached, {self.n_pools_skipped} skipped")
+        for check in self.checks:
+            text += f"\ncheck: {check}"
         if self.n_corrupt:
             text += (f"\n{self.n_corrupt} stored jobs did not match the manifest and were "
                      "computed again: " + "; ".join(self.corrupt[:5]))
@@ -253,7 +258,12 @@ def run_benchmark(
         return _dry_run(definition, store, jobs, retry_failed)
     with store.writing(), _sigterm_as_interrupt():
         summary = _run(definition, store, jobs, retry_failed, progress)
-        _run_pools(store, plan_pools(definition, jobs), summary, progress)
+        pools = plan_pools(definition, jobs)
+        _run_pools(store, pools, summary, progress)
+        from shiftlab.report.aggregate import sanity_checks
+
+        keys = {j.key for j in jobs} | {p.key for p in pools}
+        summary.checks = sanity_checks(store.results(keys, verify=False))
         return summary
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "best_realistic_scorer",
     "critical_difference",
     "main_table",
+    "sanity_checks",
     "scorer_reliability",
     "selected_rows",
     "task_table",
@@ -261,3 +262,49 @@ def scorer_reliability(results: pd.DataFrame, truth: str = "test_accuracy") -> p
     if not out:  # only baselines so far (a run in progress): nothing to rank
         return pd.DataFrame()
     return pd.DataFrame(out).sort_values("spearman_pooled", ascending=False)
+
+
+def sanity_checks(results: pd.DataFrame, metric: str = "test_accuracy",
+                  tolerance: float = 0.02) -> list[str]:
+    """Signs that a run's numbers mean less than they seem, each with its numbers.
+
+    * a base estimator that, trained on the target labels (Train Tgt), scores within
+      ``tolerance`` of predicting the majority class: no method can show anything there;
+    * a scorer that selected nothing on some splits (every score NaN);
+    * a method identical to Train Src on every task and split (it did not adapt).
+    """
+    if results.empty or "method" not in results:
+        return []
+    out = []
+    tgt = results[(results["method"] == TARGET_ONLY) & (results["scorer"] == BASELINE_SCORER)]
+    if "test_majority_rate" in tgt:
+        for dataset, grp in tgt.groupby("dataset"):
+            acc, rate = grp[metric].mean(), grp["test_majority_rate"].mean()
+            if np.isfinite(acc) and np.isfinite(rate) and acc - rate <= tolerance:
+                out.append(
+                    f"{dataset}: the base estimator trained on target labels (Train Tgt) "
+                    f"scores {acc:.3f}, the majority class alone {rate:.3f}: no method can "
+                    "show a gain there; choose a base estimator that fits this data."
+                )
+    scored = results[results["scorer"] != BASELINE_SCORER]
+    if not scored.empty:
+        keys = ["dataset", "task", "method", "outer_split", "scorer"]
+        chosen = scored.groupby(keys)["selected"].any()
+        for scorer, flags in chosen.groupby(level="scorer"):
+            missing = int((~flags).sum())
+            if missing:
+                out.append(f"scorer {scorer} selected nothing on {missing} of {len(flags)} "
+                           "(task, split, method) searches: every score was NaN there.")
+    sel = selected_rows(results, metric)
+    src = sel[(sel["method"] == SOURCE_ONLY) & (sel["scorer"] == BASELINE_SCORER)]
+    if not src.empty:
+        ref = src.set_index(["dataset", "task", "outer_split"])[metric]
+        adapted = sel[~sel["method"].isin([SOURCE_ONLY, TARGET_ONLY])
+                      & (sel["scorer"] != BASELINE_SCORER)]
+        for method, grp in adapted.groupby("method"):
+            g = grp.groupby(["dataset", "task", "outer_split"])[metric].apply(
+                lambda v: np.allclose(v, ref.get(v.name, np.nan)))
+            if len(g) >= 2 and g.all():
+                out.append(f"{method} equals Train Src on all {len(g)} (task, split) pairs "
+                           "under every scorer: it did not change the predictions.")
+    return out

@@ -275,6 +275,10 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
     metric = (meta.get("definition") or {}).get("selection_metric", "accuracy")
     parts.append(f"<p class='sub'>Selection metric of the label-based scorers (SrcVal, IW, "
                  f"DEV, CircV, oracle): <b>{html.escape(str(metric))}</b>.</p>")
+    checks = agg.sanity_checks(results) if n_rows else []
+    if checks:
+        parts.append("<h2>Sanity checks</h2><ul>" + "".join(
+            f"<li>{html.escape(c)}</li>" for c in checks) + "</ul>")
     if not n_rows:
         parts.append("<p>No finished job yet.</p>")
     else:
