@@ -557,3 +557,16 @@ def test_minibatch_path_scales_to_20k_samples():
         tracemalloc.stop()
         assert ad.approx_ and np.all(np.isfinite(Xa))
         assert peak < 1.5e9, (type(ad).__name__, peak)
+
+
+def test_every_method_class_is_importable_from_shiftlab_methods():
+    import shiftlab.methods as methods
+    from shiftlab.methods.registry import list_methods
+
+    registered = {s.cls.__name__: s.cls for s in list_methods()}
+    assert set(registered) == {n for names in methods.METHOD_CLASSES.values() for n in names}
+    for name, cls in registered.items():
+        assert getattr(methods, name) is cls and name in methods.__all__
+    from shiftlab.methods import CORAL, KMM  # noqa: F401
+    with pytest.raises(AttributeError):
+        methods.NotAMethod  # noqa: B018
