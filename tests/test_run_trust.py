@@ -462,3 +462,24 @@ def test_sanity_checks_flag_a_base_estimator_no_better_than_the_majority_class(t
     # A base estimator that fits the data raises no such flag.
     fine = run_benchmark(tmp_path / "d.toml", tmp_path / "fine", progress=False)
     assert not any("majority class" in c for c in fine.checks)
+
+
+def test_rows_account_cpu_and_memory_and_the_eta_uses_the_same_method_and_dataset(tmp_path):
+    run_dir = tmp_path / "run"
+    definition = write_definition(tmp_path / "d.toml")
+    run_benchmark(definition, run_dir, progress=False)
+    rows = RunStore(run_dir).results()
+    assert (rows["job_cpu_seconds"] > 0).all() and (rows["job_peak_rss_mb"] > 10).all()
+    # Two more outer splits to do: the estimate is the stored jobs' mean per method on
+    # this dataset, times the jobs to do.
+    more = write_definition(tmp_path / "d4.toml", outer_splits=4)
+    dry = run_benchmark(more, run_dir, dry_run=True, progress=False)
+    per_job = rows.drop_duplicates("job_key").groupby("method")["job_seconds"].mean()
+    workers = dry.estimate_seconds and dry.n_todo
+    assert dry.n_todo == 8 and workers
+    from shiftlab.bench.definition import load_definition
+    from shiftlab.bench.execute import _n_workers
+
+    n = _n_workers(load_definition(more).execution.n_jobs)
+    n = 1 if load_definition(more).execution.executor == "inprocess" else n
+    assert dry.estimate_seconds == pytest.approx(2 * per_job.sum() / n)

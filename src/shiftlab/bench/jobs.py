@@ -17,6 +17,7 @@ and ``transform`` (the extractor's features) feed the scorers.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -217,10 +218,10 @@ class JobResult:
 def run_job(job: Job) -> JobResult:
     """Run one job and return its rows (one per candidate and scorer, with provenance).
 
-    The rows carry the job's CPU time (``job_cpu_seconds``); the driver adds its wall
-    time (``job_seconds``). Warnings raised while the job runs (convergence,
-    ill-conditioning, ...) are not printed, which would bury the progress bar under
-    repeats from every worker: they are recorded in the ``warnings`` column (see
+    The rows carry the job's CPU time (``job_cpu_seconds``) and its process's peak
+    memory (``job_peak_rss_mb``); the driver adds its wall time (``job_seconds``).
+    Warnings raised while the job runs (convergence, ill-conditioning, ...) are not
+    printed, which would bury the progress bar under repeats from every worker: they are recorded in the ``warnings`` column (see
     :func:`summarize_warnings`) and counted at the end of the run.
     """
     cpu_start = time.process_time()
@@ -231,7 +232,22 @@ def run_job(job: Job) -> JobResult:
     # CPU time of the job's process, all its threads (BLAS included): what the job cost
     # on a shared machine, where wall time also counts the waits for other work.
     result.frame["job_cpu_seconds"] = time.process_time() - cpu_start
+    result.frame["job_peak_rss_mb"] = _peak_rss_mb()
     return result
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (NaN where unknown).
+
+    Exact for a job run in its own process (jobs with a timeout); for a worker that runs
+    several jobs, the largest of them so far.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
 def summarize_warnings(caught) -> str:

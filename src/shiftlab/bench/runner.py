@@ -154,16 +154,23 @@ def _plan_table(definition: BenchmarkDefinition, jobs: list[Job], todo: set[str]
 
 
 def _estimate_seconds(store: RunStore, todo: list[Job], n_workers: int) -> float | None:
-    """Rough ETA from stored timings of the same methods (None when nothing is known)."""
+    """Rough ETA from stored timings (None when nothing is known).
+
+    A job to do is timed by the mean of the stored jobs of the same method on the same
+    dataset (same size), else of the same method, else by the median job.
+    """
     try:
         frame = store.results(verify=False)
     except (OSError, ValueError):
         return None
     if frame.empty or "job_seconds" not in frame:
         return None
-    per_method = frame.groupby("method")["job_seconds"].first().to_dict()
-    overall = float(pd.Series(list(per_method.values())).median())
-    total = sum(per_method.get(j.method.name, overall) for j in todo)
+    jobs = frame.drop_duplicates("job_key") if "job_key" in frame else frame
+    same_size = jobs.groupby(["method", "dataset"])["job_seconds"].mean().to_dict()
+    per_method = jobs.groupby("method")["job_seconds"].mean().to_dict()
+    overall = float(jobs["job_seconds"].median())
+    total = sum(same_size.get((j.method.name, j.dataset.name),
+                              per_method.get(j.method.name, overall)) for j in todo)
     return total / max(1, n_workers)
 
 
