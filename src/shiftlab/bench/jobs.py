@@ -221,8 +221,9 @@ def run_job(job: Job) -> JobResult:
     The rows carry the job's CPU time (``job_cpu_seconds``) and its process's peak
     memory (``job_peak_rss_mb``); the driver adds its wall time (``job_seconds``).
     Warnings raised while the job runs (convergence, ill-conditioning, ...) are not
-    printed, which would bury the progress bar under repeats from every worker: they are recorded in the ``warnings`` column (see
-    :func:`summarize_warnings`) and counted at the end of the run.
+    printed, which would bury the progress bar under repeats from every worker: they
+    are recorded in the ``warnings`` column (see :func:`summarize_warnings`) and
+    counted at the end of the run.
     """
     cpu_start = time.process_time()
     with warnings.catch_warnings(record=True) as caught:
