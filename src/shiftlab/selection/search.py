@@ -407,20 +407,7 @@ class OuterSplitSearch:
                                                   dtype=float)[:, None]
         elif scorer.is_aggregate:
             members = scorer.members
-            if members is None:
-                members = [
-                    n
-                    for n, s in self.scorers.items()
-                    if not (s.uses_target_labels or s.is_aggregate)
-                ]
-            missing = [m for m in members if m not in self.scores]
-            if missing:
-                raise DataValidationError(
-                    f"Ensemble {scorer.name!r} aggregates {missing}, which this search has not "
-                    "computed; add them first."
-                )
-            if any(self.scorers[m].uses_target_labels for m in members):
-                raise DataValidationError("A realistic ensemble cannot aggregate the oracle.")
+            members = self.realistic_members(members, scorer.name)
             means = {m: self._mean(m) for m in members}
             agg = np.asarray(scorer.aggregate(means), dtype=float)
             self.scores[scorer.name] = agg[:, None]
@@ -428,6 +415,27 @@ class OuterSplitSearch:
             self.scores[scorer.name] = self._score_records(scorer)
         self.scorers[scorer.name] = scorer
         self.selected[scorer.name] = self._select(scorer.name)
+
+    def realistic_members(self, members, name: str) -> list[str]:
+        """The scorers an ensemble or a cross-method selector named ``name`` combines.
+
+        ``None``: every realistic (non-oracle, non-aggregate) scorer already computed.
+        Raises when a member is missing, is the oracle, or when there is none.
+        """
+        if members is None:
+            members = [n for n, s in self.scorers.items()
+                       if not (s.uses_target_labels or s.is_aggregate) and n != name]
+        missing = [m for m in members if m not in self.scores]
+        if missing:
+            raise DataValidationError(
+                f"{name!r} combines {missing}, which this search has not computed; add them "
+                "first."
+            )
+        if any(self.scorers[m].uses_target_labels for m in members):
+            raise DataValidationError(f"A realistic selector ({name!r}) cannot read the oracle.")
+        if not members:
+            raise DataValidationError(f"{name!r} needs at least one realistic scorer.")
+        return list(members)
 
     def rescore(self, scorers) -> pd.DataFrame:
         """Add scorers missing from this split (names or objects) and return the table.

@@ -145,23 +145,6 @@ class EnsembleValidation(PoolScorer):
 
 
 # ------------------------------------------------------------ cross-method consensus
-def _members(search: OuterSplitSearch, members, exclude: str) -> list[str]:
-    if members is None:
-        members = [n for n, s in search.scorers.items()
-                   if not (s.uses_target_labels or s.is_aggregate) and n != exclude]
-    missing = [m for m in members if m not in search.scores]
-    if missing:
-        raise DataValidationError(
-            f"{exclude!r} combines {missing}, which this search has not computed; add them "
-            "first."
-        )
-    if any(search.scorers[m].uses_target_labels for m in members):
-        raise DataValidationError(f"A realistic selector ({exclude!r}) cannot read the oracle.")
-    if not members:
-        raise DataValidationError(f"{exclude!r} needs at least one realistic scorer.")
-    return list(members)
-
-
 def _standardized(values: np.ndarray) -> np.ndarray:
     """Each column (inner split) standardised over the candidates; NaN stays NaN."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -214,7 +197,7 @@ class StandardizedConsensus(AggregateScorer):
         self._set_params(members=None if members is None else list(members))
 
     def aggregate_search(self, search: OuterSplitSearch) -> np.ndarray:
-        members = _members(search, self.members, self.name)
+        members = search.realistic_members(self.members, self.name)
         total = np.zeros(len(search.candidates))
         weights = 0.0
         for m in members:
@@ -265,7 +248,7 @@ class SafeSelector(AggregateScorer):
         self._set_params(members=None if members is None else list(members), quorum=quorum)
 
     def aggregate_search(self, search: OuterSplitSearch) -> np.ndarray:
-        members = _members(search, self.members, self.name)
+        members = search.realistic_members(self.members, self.name)
         methods = search.candidate_methods()
         source = [c for c, m in enumerate(methods) if m == SOURCE_ONLY]
         if not source:
