@@ -27,7 +27,7 @@ from shiftlab.selection.records import CandidateRecord, SplitContext
 
 METHODS = {"CORAL": {"reg": [1e-3, 1.0]}, "SA": {"n_components": [1, 2]},
            "DensityReweight": None}
-REALISTIC = ["IW", "PE", "SND", "EnsV", "zconsensus", "safe", "Average", "EnsAverage", "IWA"]
+REALISTIC = ["IW", "PE", "SND", "EnsV", "zconsensus", "safe", "Average", "IWA"]
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +92,12 @@ def test_merged_searches_equal_one_cross_method_grid(task):
                 inner_cv=3, random_state=1, return_search=True)
     pool = OuterSplitSearch.pool(searches)
     assert pool.candidate_methods() == whole.candidate_methods()
-    for name in ("EnsV", "zconsensus", "safe", "Average", "EnsAverage", "IWA"):
+    for name in ("EnsV", "zconsensus", "safe", "Average", "IWA"):
         pool.add_scorer(get_scorer(name))
     for name in ("IW", "PE", "SND", "oracle", "EnsV", "zconsensus", "safe"):
         np.testing.assert_allclose(pool.scores[name], whole.scores[name], err_msg=name)
         assert pool.selected[name] == whole.selected[name], name
-    for name in ("Average", "EnsAverage", "IWA"):
+    for name in ("Average", "IWA"):
         np.testing.assert_allclose(pool.aggregations[name][1], whole.aggregations[name][1])
     merged, single = pool.table(), whole.table()
     cols = ["candidate", "scorer", "selected", "test_accuracy"]
@@ -150,7 +150,7 @@ def test_safe_selector_needs_source_only(task):
 def test_aggregations_combine_the_refitted_candidates(task):
     table, search = _pool_search(task)
     rows = table[table["candidate"] == -1].set_index("scorer")
-    assert set(rows.index) == {"Average", "EnsAverage", "IWA"} and rows["selected"].all()
+    assert set(rows.index) == {"Average", "IWA"} and rows["selected"].all()
     weights = search.aggregations["Average"][1]
     np.testing.assert_allclose(weights, 1 / len(search.candidates))
     # The Average row's accuracy is that of the mean of the refitted candidates'
@@ -227,23 +227,3 @@ def test_method_pool_seeds_the_methods_that_take_a_random_state():
     steps = {type(g["adapter"][0]).__name__: g["adapter"][0] for g in grid}
     assert steps["KLIEP"].random_state == 7
     assert "random_state" not in steps["CORAL"].get_params()
-
-
-def test_agreement_average_leaves_out_candidates_that_disagree_with_the_pool():
-    from shiftlab.selection.selectors import AgreementAverage
-
-    ctx = SplitContext(split=0, X_source_val=np.zeros((2, 1)), y_source_val=np.array([0, 1]),
-                       X_target_val=np.zeros((4, 1)))
-    preds = [[0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]]  # the last collapses
-
-    class Pool:  # the attributes the aggregation reads
-        candidates = [{}] * 4
-        contexts = [ctx]
-        n_inner = 1
-        records = {(c, 0): _record(c, p) for c, p in enumerate(preds)}
-
-    weights = AgreementAverage(fraction=0.5).weights(Pool())
-    np.testing.assert_allclose(weights, [0.5, 0.5, 0.0, 0.0])
-    np.testing.assert_allclose(AgreementAverage(fraction=1.0).weights(Pool()), 0.25)
-    with pytest.raises(DataValidationError, match="fraction"):
-        AgreementAverage(fraction=0)

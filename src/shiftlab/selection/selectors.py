@@ -51,7 +51,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from shiftlab.selection.search import OuterSplitSearch
 
 __all__ = [
-    "AgreementAverage",
     "AverageAggregation",
     "EnsembleValidation",
     "ImportanceWeightedAggregation",
@@ -307,46 +306,6 @@ class AverageAggregation(PoolAggregation):
         return ok / max(ok.sum(), 1.0)
 
 
-class AgreementAverage(PoolAggregation):
-    """The average of the candidates that agree most with the pool's ensemble.
-
-    Candidates are ranked by their EnsV score (agreement with the ensemble of the whole
-    pool on the target validation rows, averaged over inner splits); the final model
-    averages the probabilities of the top ``fraction`` of them. Degenerate candidates (a
-    method that collapses to one class, a weighting that keeps a handful of rows) disagree
-    with the ensemble and are left out, where :class:`AverageAggregation` keeps them.
-
-    Parameters
-    ----------
-    fraction : float, default=0.5
-        Share of the pool kept (at least one candidate).
-    """
-
-    name = "EnsAverage"
-    reference = "average of the pool's most ensemble-consistent candidates (shiftlab)"
-
-    def __init__(self, fraction: float = 0.5, *, name=None):
-        super().__init__(name=name)
-        if not 0 < fraction <= 1:
-            raise DataValidationError(f"fraction must be in (0, 1], got {fraction!r}.")
-        self._set_params(fraction=float(fraction))
-
-    def weights(self, search):
-        n_c = len(search.candidates)
-        scorer = EnsembleValidation()
-        scores = np.full((n_c, search.n_inner), np.nan)
-        for s, ctx in enumerate(search.contexts):
-            recs = [search.records[(c, s)] for c in range(n_c)]
-            scores[:, s] = scorer.score_pool([None if r.failed else r for r in recs], ctx)
-        with np.errstate(invalid="ignore"):
-            mean = np.nan_to_num(np.nanmean(scores, axis=1), nan=-np.inf)
-        n_keep = max(1, int(np.ceil(self.fraction * np.isfinite(mean).sum())))
-        keep = np.argsort(-mean, kind="stable")[:n_keep]
-        out = np.zeros(n_c)
-        out[keep[np.isfinite(mean[keep])]] = 1.0
-        return out / max(out.sum(), 1.0)
-
-
 class ImportanceWeightedAggregation(PoolAggregation):
     """IWA: candidates' probabilities combined by importance-weighted least squares.
 
@@ -488,4 +447,3 @@ register_scorer("zconsensus", StandardizedConsensus, ("standardized_consensus",)
 register_scorer("safe", SafeSelector, ("safe_selector",))
 register_scorer("Average", AverageAggregation, ("average", "mean_ensemble"))
 register_scorer("IWA", ImportanceWeightedAggregation, ("iwa",))
-register_scorer("EnsAverage", AgreementAverage, ("ens_average", "agreement_average"))
