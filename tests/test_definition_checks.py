@@ -453,3 +453,7 @@ def test_pool_selectors_are_checked_and_safe_belongs_to_the_pool(tmp_path):
     assert "'safe' selects across methods" in _error(path)
     path = _write(tmp_path, names, names + "\npool = []")
     assert "pool must be a non-empty list of selectors" in _error(path)
+    text = _write(tmp_path, names, names + '\npool = ["EnsV"]').read_text()
+    selected = tmp_path / "selected.toml"
+    selected.write_text(text.replace("[protocol]", '[protocol]\nrefit_candidates = "selected"'))
+    assert 'pool needs [protocol] refit_candidates = "all"' in _error(selected)

@@ -40,7 +40,8 @@ the candidates of every shallow method (and source-only, which the run adds when
 selector chooses (``EnsV``, ``zconsensus``, ``safe``, or any realistic scorer of
 ``names``) or aggregates (``Average``, ``IWA``) among them, with no refit. The report
 shows one row per selector, as the method ``shiftlab: <selector>`` (``shiftlab: oracle``
-is the cross-method oracle when ``names`` has the oracle)::
+is the cross-method oracle when ``names`` has the oracle). Pools refit nothing, so they
+need ``[protocol] refit_candidates = "all"`` (the default)::
 
     [scorers]
     names = ["IW", "PE", "oracle"]
@@ -1155,6 +1156,12 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
     scorer_names = _check_scorers(chk, scorers_raw)
     selection_metric = _check_selection_metric(chk, scorers_raw)
     pool = _check_pool(chk, scorers_raw, scorer_names)
+    if pool and protocol.refit_candidates != "all":
+        # A pool is built from stored records and refits nothing: a selector's choice
+        # (or an ensemble's members) must already have been refitted by its method's job.
+        raise chk.fail("scorers", "pool needs [protocol] refit_candidates = \"all\" (a "
+                       "pool's choice can be any candidate of any method, and pools refit "
+                       "nothing); set it, or drop `pool`.", *_key("pool"))
     execution = _check_execution(chk, chk.table(data, "execution", "execution"))
 
     return BenchmarkDefinition(
