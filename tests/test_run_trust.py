@@ -417,6 +417,7 @@ def test_pool_selection_across_methods_in_the_benchmark(tmp_path):
     assert np.isfinite(safe["test_accuracy"]).all()
     report = write_report(run_dir).read_text()
     assert "shiftlab: safe" in report and "shiftlab: IWA" in report
+    assert "what a user gets by letting shiftlab choose across every method" in report
     assert run_status(run_dir)["done"] == 12  # 10 jobs and 2 pools
     again = run_benchmark(tmp_path / "p.toml", run_dir, progress=False)
     assert again.n_done == 0 and again.n_pools == 0 and again.n_pools_cached == 2

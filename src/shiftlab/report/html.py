@@ -272,6 +272,13 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
         "▲/▼: significantly better/worse than Train Src (Wilcoxon signed-rank over "
         "tasks × splits, p&lt;0.05). Bold: best method per dataset.</p>"
     )
+    if n_rows and results["method"].astype(str).str.startswith("shiftlab: ").any():
+        parts.append(
+            "<p class='sub'>Rows <b>shiftlab: &lt;selector&gt;</b> are what a user gets by "
+            "letting shiftlab choose across every method of the run, source-only included, "
+            "with that selector (Average and IWA deploy an ensemble of the refitted "
+            "candidates); <b>shiftlab: oracle</b> chooses with target labels and is not "
+            "achievable in deployment.</p>")
     metric = (meta.get("definition") or {}).get("selection_metric", "accuracy")
     parts.append(f"<p class='sub'>Selection metric of the label-based scorers (SrcVal, IW, "
                  f"DEV, CircV, oracle): <b>{html.escape(str(metric))}</b>.</p>")
