@@ -197,6 +197,7 @@ def test_regression_targets():
 
 
 # ----------------------------------------------------------------------- rank rules
+@pytest.mark.filterwarnings("ignore:.*n_components=.* exceeds:UserWarning")
 def test_rank_rule_clips_instead_of_crashing():
     X, y, sd, _ = _task(n=30, n_features=6)
     assert PCAAdapter(n_components=100).fit(X, y, sd).n_components_ == 6

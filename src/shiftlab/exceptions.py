@@ -21,6 +21,7 @@ __all__ = [
     "ShiftlabError",
     "TargetLabelLeakError",
     "UnknownNameError",
+    "UnknownParameterError",
     "suggest",
 ]
 
@@ -59,6 +60,14 @@ class UnknownNameError(ShiftlabError, KeyError):
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownParameterError(ShiftlabError, TypeError, ValueError):
+    """A parameter name that the method (or other object) does not accept.
+
+    Also a ``TypeError`` (what Python raises for an unexpected keyword argument) and a
+    ``ValueError`` (as scikit-learn's ``InvalidParameterError``).
+    """
 
 
 class DatasetNotAvailableError(ShiftlabError, FileNotFoundError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import scipy.sparse
 from sklearn.utils.multiclass import type_of_target
 
 from shiftlab.exceptions import DataValidationError, TargetLabelLeakError
@@ -127,7 +128,19 @@ def mask_target_labels(y, sample_domain, kind: LabelKind | None = None) -> np.nd
     return out
 
 
+_MINUS_ONE_FIX = (
+    "If -1 is one of your classes (e.g. labels {-1, +1}), re-encode the classes, e.g. "
+    "{-1, +1} -> {0, 1} with sklearn.preprocessing.LabelEncoder or np.where(y == -1, 0, 1)"
+)
+
+
 def _check_X(X, *, allow_nd: bool) -> np.ndarray:
+    if scipy.sparse.issparse(X):
+        raise DataValidationError(
+            f"X is a scipy.sparse {type(X).__name__} of shape {X.shape}; shiftlab's methods "
+            "need a dense array. Use X.toarray(), or reduce the dimension first (e.g. "
+            "sklearn.decomposition.TruncatedSVD)."
+        )
     try:
         X = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -144,6 +157,10 @@ def _check_X(X, *, allow_nd: bool) -> np.ndarray:
         )
     if X.ndim != 2 and not allow_nd:
         raise DataValidationError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}.")
+    if X.ndim >= 2 and X.shape[1] == 0:
+        raise DataValidationError(
+            f"X has 0 features (shape {X.shape}); give at least one feature column."
+        )
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
     bad = ~np.isfinite(X)
@@ -218,6 +235,7 @@ def check_domain_arrays(
             raise DataValidationError(
                 f"X has {n} samples but y has {y.shape[0]}; they must be aligned row by row."
             )
+    inferred = sample_domain is None
     if sample_domain is None:
         if y is None:
             sample_domain = np.full(n, DEFAULT_TARGET_DOMAIN, dtype=np.int64)
@@ -265,17 +283,30 @@ def check_domain_arrays(
             if target_labels == "mask":
                 y = mask_target_labels(y, sample_domain, kind)
         if src.any() and masked[src].any():
+            n_bad = int(masked[src].sum())
+            if kind == "classification":
+                raise DataValidationError(
+                    f"{n_bad} source sample(s) have masked labels: their label is -1, which "
+                    "marks a masked (unknown) label in shiftlab's convention (skada's too). "
+                    f"{_MINUS_ONE_FIX}; if they are unlabelled, give them a negative "
+                    "sample_domain (target)."
+                )
             raise DataValidationError(
-                f"{int(masked[src].sum())} source sample(s) have masked labels (-1 or NaN). "
-                "Source samples must be labelled; give unlabelled samples a negative "
-                "sample_domain (target)."
+                f"{n_bad} source sample(s) have masked labels (NaN). Source samples must be "
+                "labelled; give unlabelled samples a negative sample_domain (target)."
             )
         if kind == "classification" and min_classes > 1 and src.any():
             classes = np.unique(y[src])
             if classes.size < min_classes:
+                hint = ""
+                if inferred and masked.any():
+                    hint = (
+                        " sample_domain was inferred from y, where -1 marks a masked (unknown) "
+                        f"label (target sample). {_MINUS_ONE_FIX}."
+                    )
                 raise DataValidationError(
                     f"The source domain has {classes.size} class(es) ({classes.tolist()}); "
-                    f"at least {min_classes} are needed to train a classifier."
+                    f"at least {min_classes} are needed to train a classifier.{hint}"
                 )
         if copy:
             y = np.array(y, copy=True)

@@ -7,11 +7,12 @@ The benchmark, the CLI and the docs read this catalogue instead of hard-coding n
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shiftlab.exceptions import unknown_name
+from shiftlab.exceptions import UnknownParameterError, suggest, unknown_name
 
 __all__ = [
     "MethodSpec", "get_method", "list_methods", "make_da", "method_name_of", "register_method",
@@ -128,6 +129,39 @@ def method_name_of(cls: type) -> str:
     return ""
 
 
+def _check_params(spec: MethodSpec, params: dict[str, Any]) -> None:
+    """Raise a clear error when ``params`` holds a name ``spec.cls`` does not accept.
+
+    Parameters
+    ----------
+    spec : MethodSpec
+        The method whose constructor receives ``params``.
+    params : dict
+        Keyword arguments given to :func:`make_da`.
+
+    Raises
+    ------
+    UnknownParameterError
+        Naming the method, the unknown parameter, a close match and the valid names.
+    """
+    try:
+        signature = inspect.signature(spec.cls.__init__)
+    except (TypeError, ValueError):  # pragma: no cover - builtin or odd constructor
+        return
+    valid = []
+    for pname, p in signature.parameters.items():
+        if p.kind is p.VAR_KEYWORD:
+            return  # accepts anything
+        if pname != "self" and p.kind is not p.VAR_POSITIONAL:
+            valid.append(pname)
+    for pname in params:
+        if pname not in valid:
+            raise UnknownParameterError(
+                f"Method {spec.name!r} has no parameter {pname!r}.{suggest(pname, valid)} "
+                f"Valid parameters: {', '.join(sorted(valid)) or '(none)'}."
+            )
+
+
 def make_da(name: str, estimator=None, **params):
     """One-call factory: a ready-to-fit DA model for method ``name``.
 
@@ -147,6 +181,7 @@ def make_da(name: str, estimator=None, **params):
     from shiftlab.methods.base import make_da_pipeline
 
     spec = get_method(name)
+    _check_params(spec, params)
     if not spec.needs_estimator:
         if estimator is not None:
             params = {"base_estimator": estimator, **params}

@@ -317,6 +317,41 @@ def _informative(vals, n_max):
     return np.flatnonzero(vals > _RANK_RTOL * vals[0])
 
 
+def _clip_n_components(method: str, requested: int, limit: int, n_features: int) -> int:
+    """Clip ``n_components`` to the rank ``limit``, warning when it is lowered.
+
+    Parameters
+    ----------
+    method : str
+        Method name used in the warning.
+    requested : int
+        The ``n_components`` the user asked for.
+    limit : int
+        The largest value the data allow (the rank rule of the method).
+    n_features : int
+        Number of features of ``X`` (named in the warning).
+
+    Returns
+    -------
+    int
+        ``min(requested, limit)``.
+    """
+    if requested <= limit:
+        return requested
+    reason = (
+        f"X has {n_features} features" if limit == n_features
+        else f"the data have rank at most {limit} ({n_features} features, few samples)"
+    )
+    warnings.warn(
+        f"{method}: n_components={requested} exceeds what the data allow ({reason}); "
+        f"using n_components={limit} (see n_components_). Pass n_components <= {limit} "
+        "to silence this warning.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return limit
+
+
 # ------------------------------------------------------------------------------- PCA
 @register_method(
     name="JPCA",
@@ -394,7 +429,7 @@ class PCAAdapter(BaseAdapter):
         src, _ = _split_domains(sample_domain)
         X_fit = X[src] if fit_on == "source" else X
         limit = max(1, min(X.shape[1], X_fit.shape[0] - 1))
-        k = limit if n_comp is None else min(n_comp, limit)
+        k = limit if n_comp is None else _clip_n_components("JPCA", n_comp, limit, X.shape[1])
         # X[src] is a fresh copy, which the PCA may centre in place.
         self.mean_, self.components_ = _pca(X_fit, k, overwrite=fit_on == "source")
         self.n_components_ = k
@@ -472,7 +507,7 @@ class SubspaceAlignment(BaseAdapter):
         src, tgt = _split_domains(sample_domain)
         Xs, Xt = X[src], X[tgt]
         limit = max(1, min(X.shape[1], Xs.shape[0] - 1, Xt.shape[0] - 1))
-        k = limit if n_comp is None else min(n_comp, limit)
+        k = limit if n_comp is None else _clip_n_components("SA", n_comp, limit, X.shape[1])
         # Boolean indexing made fresh copies: the PCAs may centre them in place.
         self.mean_source_, self.components_source_ = _pca(Xs, k, overwrite=True)
         self.mean_target_, self.components_target_ = _pca(Xt, k, overwrite=True)
@@ -1186,7 +1221,7 @@ class TSL(BaseAdapter):
                 "handle regression targets."
             )
         n, d = X.shape
-        k = min(n_comp, d)
+        k = _clip_n_components("TSL", n_comp, d, d)
         self.n_components_ = k
         self.multi_source_ = "pooled"
         self.approx_ = _use_approx(self.approx, self.max_exact_samples, n)
