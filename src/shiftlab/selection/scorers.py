@@ -357,7 +357,23 @@ def _entropy_rows(P: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- scorers
-class SourceAccuracy(UnsupervisedScorer):
+class _SourceValidationScorer(UnsupervisedScorer):
+    """A scorer of the predictions on the labelled source validation rows, with a
+    selection metric (SrcVal, IW): probability-based metrics also read probabilities."""
+
+    needs = ("pred_source_val",)
+    tasks = ("classification", "regression")
+    metric = "accuracy"
+    supported_metrics = SELECTION_METRICS
+
+    def __init__(self, *, metric: str = "accuracy", name=None):
+        super().__init__(name=name)
+        _set_metric(self, metric, "accuracy")
+        if metric in ("roc_auc", "log_loss"):
+            self.needs = ("pred_source_val", "proba_source")
+
+
+class SourceAccuracy(_SourceValidationScorer):
     """Source validation score (SrcVal): accuracy, or with ``metric`` balanced accuracy, ROC
     AUC or negative log-loss (negative MSE for regression).
 
@@ -391,16 +407,6 @@ class SourceAccuracy(UnsupervisedScorer):
 
     name = "SrcVal"
     reference = "Musgrave, Belongie and Lim (2022), arXiv:2208.07360"
-    needs = ("pred_source_val",)
-    tasks = ("classification", "regression")
-    metric = "accuracy"
-    supported_metrics = SELECTION_METRICS
-
-    def __init__(self, *, metric: str = "accuracy", name=None):
-        super().__init__(name=name)
-        _set_metric(self, metric, "accuracy")
-        if metric in ("roc_auc", "log_loss"):
-            self.needs = ("pred_source_val", "proba_source")
 
     @property
     def metric_description(self) -> str:
@@ -419,7 +425,7 @@ class SourceAccuracy(UnsupervisedScorer):
             return _undefined(self, exc)
 
 
-class ImportanceWeighted(UnsupervisedScorer):
+class ImportanceWeighted(_SourceValidationScorer):
     """Importance-weighted source validation score (IW): weighted accuracy, or with
     ``metric`` weighted balanced accuracy, ROC AUC or negative log-loss.
 
@@ -458,16 +464,6 @@ class ImportanceWeighted(UnsupervisedScorer):
 
     name = "IW"
     reference = "Sugiyama, Krauledat and Müller (2007), JMLR 8"
-    needs = ("pred_source_val",)
-    tasks = ("classification", "regression")
-    metric = "accuracy"
-    supported_metrics = SELECTION_METRICS
-
-    def __init__(self, *, metric: str = "accuracy", name=None):
-        super().__init__(name=name)
-        _set_metric(self, metric, "accuracy")
-        if metric in ("roc_auc", "log_loss"):
-            self.needs = ("pred_source_val", "proba_source")
 
     @property
     def metric_description(self) -> str:
