@@ -102,8 +102,13 @@ def test_readers_never_touch_a_writers_temporaries(tmp_path):
 def test_status_and_report_watching_a_live_run(tmp_path):
     """`shiftlab status` and `report`, 10 times each against a live run, which finishes
     with results identical to an undisturbed run."""
-    definition = write_definition(tmp_path / "d.toml", outer_splits=5, n=60)
+    definition = write_definition(tmp_path / "d.toml", outer_splits=8, n=150)
     run_dir = tmp_path / "live"
+    # What the first report imports (plots), loaded before the run starts, so that the
+    # watching begins at once.
+    import matplotlib.pyplot  # noqa: F401
+
+    import shiftlab.report.html  # noqa: F401
     proc = subprocess.Popen(
         [sys.executable, "-m", "shiftlab.cli", "run", str(definition), "-o", str(run_dir),
          "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -129,7 +134,7 @@ def test_status_and_report_watching_a_live_run(tmp_path):
     pd.testing.assert_frame_equal(comparable(RunStore(run_dir).results()),
                                   comparable(RunStore(reference).results()))
     counts = run_status(run_dir)
-    assert counts["done"] == counts["total"] == 20 and counts["corrupt"] == 0
+    assert counts["done"] == counts["total"] == 32 and counts["corrupt"] == 0
 
 
 def test_status_reads_the_folder_without_loading_data(tmp_path):
@@ -478,3 +483,29 @@ def test_rows_account_cpu_and_memory_and_the_eta_uses_the_same_method_and_datase
     per_job = rows.drop_duplicates("job_key").groupby("method")["job_seconds"].mean()
     assert dry.n_todo == 8  # the definition's executor is inprocess: one worker
     assert dry.estimate_seconds == pytest.approx(2 * per_job.sum())
+
+
+def test_several_run_folders_report_as_one(tmp_path):
+    """Two folders of one benchmark (e.g. methods run at two subsamplings) give one report;
+    a job present in both counts once."""
+    a = write_definition(tmp_path / "a.toml")
+    b_text = a.read_text().replace("[methods.GaussianReweight]\n", "[methods.SA]\n")
+    (tmp_path / "b.toml").write_text(b_text)
+    run_benchmark(a, tmp_path / "A", progress=False)
+    run_benchmark(tmp_path / "b.toml", tmp_path / "B", progress=False)
+    out = tmp_path / "both" / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "A"), str(tmp_path / "B"),
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "trust + trust" in page
+    both = pd.read_csv(out.parent / "table_realistic.csv", index_col=0)
+    assert {"GaussianReweight", "SA", "DensityReweight", "Train Src"} <= set(both.index)
+    # Train Src, Train Tgt and DensityReweight ran in both folders: counted once, so the
+    # Train Src cell equals either folder's.
+    single = pd.read_csv(tmp_path / "A" / "table_realistic.csv", index_col=0) if (
+        tmp_path / "A" / "table_realistic.csv").exists() else None
+    write_report(tmp_path / "A")
+    single = pd.read_csv(tmp_path / "A" / "table_realistic.csv", index_col=0)
+    col = [c for c in both.columns if c.endswith("mean")][0]
+    assert both.loc["Train Src", col] == pytest.approx(single.loc["Train Src", col])

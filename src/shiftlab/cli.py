@@ -279,14 +279,16 @@ def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, re
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True,
+                type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="HTML file to write (default: RUN/report.html).")
-def report(run_dir, out):
-    """Write the HTML report (plus CSV, Markdown and LaTeX tables) of a run."""
+              help="HTML file to write (default: report.html in the first run folder).")
+def report(run_dirs, out):
+    """Write the HTML report (plus CSV, Markdown and LaTeX tables) of one run, or of
+    several run folders reported as one (shiftlab report RUN1 RUN2 -o both.html)."""
     from shiftlab.report import write_report
 
-    path = write_report(run_dir, out)
+    path = write_report(list(run_dirs), out)
     click.echo(f"report: {path.resolve()}")
 
 

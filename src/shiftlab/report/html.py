@@ -256,6 +256,20 @@ def table_to_latex(table: pd.DataFrame, caption: str = "") -> str:
 
 
 # ---------------------------------------------------------------------- page
+def _read_run(folder: Path):
+    """A run folder's verified rows (of the jobs it last planned), metadata and failures."""
+    from shiftlab.bench.store import RunStore
+
+    store = RunStore(folder)
+    if not store.exists():
+        raise FileNotFoundError(f"{folder} holds no benchmark run (no run.json).")
+    # The jobs of the definition last run (a folder may keep results of earlier
+    # definitions); every results file is checked against the manifest first.
+    plan = store.read_plan()
+    results = store.results({job["key"] for job in plan} if plan is not None else None)
+    return results, store.read_meta(), store.failures()
+
+
 def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None = None) -> str:
     """The report page as one HTML string."""
     title = f"shiftlab benchmark: {meta.get('name', 'run')}"
@@ -349,24 +363,53 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
     return "".join(parts)
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write ``report.html`` and the main tables as CSV, Markdown and LaTeX in a run folder.
+def write_report(run_dir: str | Path | list, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` and the main tables as CSV, Markdown and LaTeX.
+
+    Parameters
+    ----------
+    run_dir : path, or list of paths
+        A run folder, or several reported as one (e.g. the same benchmark run in two
+        folders, one per subsampling): their verified rows are concatenated; a job
+        present in two folders counts once (the first folder's).
+    out : path, optional
+        The HTML file (default ``report.html`` in the first run folder).
 
     Returns the path of the HTML file.
     """
-    from shiftlab.bench.store import RunStore
-
-    store = RunStore(run_dir)
-    if not store.exists():
-        raise FileNotFoundError(f"{run_dir} holds no benchmark run (no run.json).")
-    # The jobs of the definition last run (a folder may keep results of earlier
-    # definitions); every results file is checked against the manifest first.
-    plan = store.read_plan()
-    results = store.results({job["key"] for job in plan} if plan is not None else None)
-    meta = store.read_meta()
+    folders = [Path(p) for p in run_dir] if isinstance(run_dir, list | tuple) else [Path(run_dir)]
+    if not folders:
+        raise ValueError("No run folder to report.")
+    frames, failures, metas = [], [], []
+    for folder in folders:
+        results, meta, failed = _read_run(folder)
+        frames.append(results)
+        failures.append(failed)
+        metas.append(meta)
+    # A job stored in two folders (same key: same data, split, method and code) counts
+    # once, from the first folder that has it.
+    seen: set[str] = set()
+    kept = []
+    for frame in frames:
+        if frame.empty:
+            continue
+        if "job_key" in frame:
+            keys = set(frame["job_key"])
+            frame = frame[~frame["job_key"].isin(seen)]
+            seen |= keys
+        kept.append(frame)
+    results = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+    meta = dict(metas[0])
+    if len(folders) > 1:
+        meta["name"] = " + ".join(str(m.get("name", f)) for m, f in zip(metas, folders,
+                                                                         strict=True))
+        meta["run_folders"] = [str(f) for f in folders]
+    failures = pd.concat([f for f in failures if not f.empty], ignore_index=True) if any(
+        not f.empty for f in failures) else pd.DataFrame()
+    run_dir = folders[0]
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    page = render_html(results, meta, store.failures())
+    page = render_html(results, meta, failures)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
