@@ -39,7 +39,8 @@ from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metr
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
 
 __all__ = [
-    "JobResult", "build_estimator", "job_seed", "outer_split_indices", "rescore_job", "run_job",
+    "JobResult", "build_estimator", "job_seed", "outer_split_indices", "outer_splits",
+    "rescore_job", "run_job",
 ]
 
 
@@ -53,15 +54,19 @@ def job_seed(job: Job) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
-def outer_split_indices(job: Job, y_true, sample_domain):
-    """The job's outer (train, test) split, stratified on domain x true class."""
+def outer_splits(protocol, y_true, sample_domain) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every outer (train, test) split of a task, stratified on domain x true class."""
     splitter = StratifiedDomainShuffleSplit(
-        n_splits=job.protocol.outer_splits,
-        test_size=job.protocol.outer_test_size,
-        random_state=job.protocol.seed,
+        n_splits=protocol.outer_splits,
+        test_size=protocol.outer_test_size,
+        random_state=protocol.seed,
     )
-    splits = list(splitter.split(np.zeros((len(y_true), 1)), y_true, sample_domain))
-    return splits[job.outer_split]
+    return list(splitter.split(np.zeros((len(y_true), 1)), y_true, sample_domain))
+
+
+def outer_split_indices(job: Job, y_true, sample_domain):
+    """The job's outer (train, test) split (see :func:`outer_splits`)."""
+    return outer_splits(job.protocol, y_true, sample_domain)[job.outer_split]
 
 
 def seeded(estimator, seed: int):

@@ -144,13 +144,18 @@ def scorer_version(name: str, metric: str = "accuracy") -> str:
     """
     from shiftlab.selection import get_scorer
 
+    scorer = get_scorer(name)
     code = hash_files(source_files(
-        type(get_scorer(name)),
+        type(scorer),
         exclude=("shiftlab.methods.registry", "shiftlab.deep.registry", "shiftlab.bench"),
     ))
-    applies = metric != "accuracy" and metric in getattr(get_scorer(name),
-                                                        "supported_metrics", ())
-    return f"{code}:{metric}" if applies else code
+    return f"{code}:{metric}" if _takes_metric(scorer, metric) else code
+
+
+def _takes_metric(scorer, metric: str) -> bool:
+    """Whether a run's selection metric changes ``scorer``: a label-based scorer given a
+    metric other than "accuracy", the setting that keeps every scorer's usual score."""
+    return metric != "accuracy" and metric in getattr(scorer, "supported_metrics", ())
 
 
 def job_scorer(name: str, metric: str, kind: str):
@@ -159,8 +164,7 @@ def job_scorer(name: str, metric: str, kind: str):
     from shiftlab.selection import get_scorer
 
     scorer = get_scorer(name)
-    if (metric != "accuracy" and kind == "classification"
-            and metric in getattr(scorer, "supported_metrics", ())):
+    if kind == "classification" and _takes_metric(scorer, metric):
         return get_scorer(name, metric=metric)
     return scorer
 
@@ -283,11 +287,12 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
 
     Loads each dataset once (tasks and the outer splits' rows are part of the keys).
     """
-    from shiftlab.bench.jobs import outer_split_indices
+    from shiftlab.bench.jobs import outer_splits
 
     jobs = []
     digest = definition.digest()
     source = definition.source or "definition"
+    methods = pool_methods(definition)
     for spec in definition.datasets:
         try:
             ds = load_benchmark_dataset(spec.name, spec.options, spec.max_samples_per_domain,
@@ -301,22 +306,24 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
         tasks = spec.tasks if ds is None else _check_tasks(
             spec, ds, f"{source}: [[datasets]] {spec.name}")
         for task in tasks:
-            Task.parse(task)  # early, clear error on a malformed task name
-            if ds is not None:
-                _, _, sd, y_true = ds.pack(Task.parse(task), return_target_labels=True)
-            for split in range(definition.protocol.outer_splits):
+            parsed = Task.parse(task)  # early, clear error on a malformed task name
+            if ds is None:
+                rows = ["unavailable"] * definition.protocol.outer_splits
+            else:
+                _, _, sd, y_true = ds.pack(parsed, return_target_labels=True)
+                rows = [_rows_digest(*split)
+                        for split in outer_splits(definition.protocol, y_true, sd)]
+            for split, split_rows in enumerate(rows):
                 template = Job(
-                    dataset=spec, task=task, outer_split=split, method=pool_methods(definition)[0],
+                    dataset=spec, task=task, outer_split=split, method=methods[0],
                     estimator=spec.estimator or definition.estimator,
                     protocol=definition.protocol, scorers=definition.scorers,
                     definition_digest=digest, device=definition.execution.device,
                     selection_metric=definition.selection_metric,
                 )
-                rows = ("unavailable" if ds is None
-                        else _rows_digest(*outer_split_indices(template, y_true, sd)))
-                for method in pool_methods(definition):
+                for method in methods:
                     job = replace(template, method=method)
-                    jobs.append(replace(job, key=_job_key(job, rows)))
+                    jobs.append(replace(job, key=_job_key(job, split_rows)))
     return jobs
 
 

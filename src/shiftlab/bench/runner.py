@@ -96,12 +96,18 @@ def default_run_dir(definition: BenchmarkDefinition) -> Path:
     return Path("shiftlab-runs") / definition.name
 
 
-def _counts(store: RunStore, keys: set[str], records: str) -> dict:
-    """Counts of ``keys``: stored and sound, corrupt, failed, running, to do."""
+def _sound(store: RunStore, keys: set[str], records: str) -> tuple[set[str], set[str]]:
+    """Which of ``keys`` are stored with files matching the manifest, and which not."""
     manifest = store.manifest()
     done, corrupt = set(), set()
     for key in keys & set(manifest):
         (corrupt if store.verify(manifest[key], records=records) else done).add(key)
+    return done, corrupt
+
+
+def _counts(store: RunStore, keys: set[str], records: str) -> dict:
+    """Counts of ``keys``: stored and sound, corrupt, failed, running, to do."""
+    done, corrupt = _sound(store, keys, records)
     failed = (keys & store.failure_keys()) - done
     running = {r["key"] for r in store.running()} & keys
     return {
@@ -263,9 +269,9 @@ def run_benchmark(
     jobs = plan_jobs(definition)
     if dry_run:
         return _dry_run(definition, store, jobs, retry_failed)
+    pools = plan_pools(definition, jobs)
     with store.writing(), _sigterm_as_interrupt():
-        summary = _run(definition, store, jobs, retry_failed, progress)
-        pools = plan_pools(definition, jobs)
+        summary = _run(definition, store, jobs, pools, retry_failed, progress)
         _run_pools(store, pools, summary, progress)
         from shiftlab.report.aggregate import sanity_checks
 
@@ -277,9 +283,7 @@ def run_benchmark(
 def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -> RunSummary:
     from shiftlab.bench.execute import _n_workers
 
-    counts = _counts(store, {j.key for j in jobs}, records="size")
-    manifest = store.manifest()
-    done = {k for k in manifest if store.verify(manifest[k], records="size") is None}
+    done, corrupt = _sound(store, {j.key for j in jobs}, records="size")
     failed_before = store.failure_keys() - done
     todo = [j for j in jobs if j.key not in done and (retry_failed or j.key not in failed_before)]
     ex = definition.execution
@@ -287,14 +291,14 @@ def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -
     return RunSummary(
         run_dir=store.root, n_jobs=len(jobs), n_cached=sum(j.key in done for j in jobs),
         n_previously_failed=sum(j.key in failed_before for j in jobs),
-        n_corrupt=counts["corrupt"], n_todo=len(todo),
+        n_corrupt=len(corrupt), n_todo=len(todo),
         estimate_seconds=_estimate_seconds(store, todo, workers),
         plan=_plan_table(definition, jobs, {j.key for j in todo}),
     )
 
 
-def _run(definition, store: RunStore, jobs: list[Job], retry_failed: bool,
-         progress: bool) -> RunSummary:
+def _run(definition, store: RunStore, jobs: list[Job], pools: list[PoolJob],
+         retry_failed: bool, progress: bool) -> RunSummary:
     store.write_meta(
         {
             "name": definition.name,
@@ -311,12 +315,11 @@ def _run(definition, store: RunStore, jobs: list[Job], retry_failed: bool,
           "outer_split": j.outer_split, "method": j.method.name} for j in jobs]
         + [{"key": p.key, "label": p.label, "dataset": p.template.dataset.name,
             "task": p.template.task, "outer_split": p.template.outer_split,
-            "method": "pool"} for p in plan_pools(definition, jobs)]
+            "method": "pool"} for p in pools]
     )
     run_key = store.run_key()
     summary = RunSummary(run_dir=store.root, n_jobs=len(jobs), n_cached=0)
     start = time.perf_counter()
-    bar = _progress(progress, 0, summary)
 
     # Reuse only what still matches the manifest; anything else runs again, and says why.
     manifest = store.manifest()
@@ -333,7 +336,7 @@ def _run(definition, store: RunStore, jobs: list[Job], retry_failed: bool,
             summary.corrupt.append(f"{job.label}: {problem}; computing it again")
     summary.n_corrupt = len(summary.corrupt)
     for line in summary.corrupt[:20]:
-        bar.say(f"[yellow]not reused[/]: {line}")
+        _say(progress, f"[yellow]not reused[/]: {line}")
     failed_before = store.failure_keys() - set(done)
     todo = [j for j in jobs
             if j.key not in done and (retry_failed or j.key not in failed_before)]
@@ -414,7 +417,7 @@ def _rescore(store: RunStore, job: Job, entry: JobEntry, stale: tuple[str, ...],
         frame = rescore_job(replace(job, run_dir=str(store.root)), search, stale)
     except (CorruptRunFile, MissingOutputsError):
         return False
-    old = store.results({job.key})
+    old = store.results({job.key}, verify=False)  # verified when the run started
     old = old[~old["scorer"].isin(stale)]
     for col in ("job_seconds", "job_cpu_seconds"):  # the job's own cost, not the rescoring's
         if col in old and len(old):
@@ -438,7 +441,6 @@ def _run_pools(store: RunStore, pools: list[PoolJob], summary: RunSummary,
         return
     manifest = store.manifest()
     run_key = store.run_key()
-    say = _progress(progress, 0, summary).say
     for pool in pools:
         if pool.key in manifest and store.verify(manifest[pool.key], records="none") is None:
             summary.n_pools_cached += 1
@@ -447,13 +449,14 @@ def _run_pools(store: RunStore, pools: list[PoolJob], summary: RunSummary,
                    if key not in manifest or manifest[key].records is None]
         if missing:
             summary.n_pools_skipped += 1
-            say(f"[yellow]pool skipped[/]: {pool.label}: no stored records of {missing}")
+            _say(progress, f"[yellow]pool skipped[/]: {pool.label}: no stored records of "
+                 f"{missing}")
             continue
         try:
             frame = _pool_rows(store, pool, manifest, run_key)
         except (CorruptRunFile, DataValidationError) as exc:
             summary.n_pools_skipped += 1
-            say(f"[yellow]pool skipped[/]: {pool.label}: {exc}")
+            _say(progress, f"[yellow]pool skipped[/]: {pool.label}: {exc}")
             continue
         store.write_result(pool.key, frame, label=pool.label)
         summary.n_pools += 1
@@ -500,6 +503,14 @@ def _failure_info(job: Job, outcome) -> dict:
     }
 
 
+def _say(enabled: bool, msg: str) -> None:
+    """Print a line (Rich markup, to stderr) when progress output is on."""
+    if enabled:
+        from rich.console import Console
+
+        Console(stderr=True).print(msg)
+
+
 class _progress:
     """Context manager around a Rich progress bar (or nothing when disabled)."""
 
@@ -538,13 +549,6 @@ class _progress:
             self.bar.console.print(msg)
 
         return advance, describe
-
-    def say(self, msg: str) -> None:
-        """Print a line (to stderr) when progress output is on."""
-        if self.enabled:
-            from rich.console import Console
-
-            Console(stderr=True).print(msg)
 
     def __exit__(self, *exc):
         if hasattr(self, "bar"):

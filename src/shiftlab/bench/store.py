@@ -45,6 +45,7 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import io
 import json
 import os
 import pickle
@@ -58,6 +59,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from shiftlab.data.home import sha256_file
 from shiftlab.exceptions import ShiftlabError
 
 __all__ = [
@@ -124,18 +126,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def user_secret_file() -> Path:
@@ -395,15 +385,13 @@ class RunStore:
         (:meth:`write_records`), ``scorers`` the versions of the scorers in ``frame``.
         """
         self._require_writer()
-        import io
-
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
         path = self.result_path(key)
         atomic_write_bytes(path, data)
         entry = JobEntry(key=key, label=label,
-                         result={"sha256": sha256_bytes(data), "size": len(data)},
+                         result={"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
                          records=records, scorers=dict(scorers or {}))
         self._append_manifest(entry.to_json())
         (self.failed_dir / f"{key}.json").unlink(missing_ok=True)
@@ -453,7 +441,7 @@ class RunStore:
             data = path.read_bytes()
         except OSError as exc:
             raise CorruptRunFile(f"{path}: cannot read ({exc.strerror}).") from None
-        if not hmac.compare_digest(records_tag(run_key, data), str(entry.records.get("hmac"))):
+        if not _tag_matches(entry, data, run_key):
             raise CorruptRunFile(
                 f"{path}: its HMAC tag does not match the manifest (altered, corrupted, or "
                 "not written by this run); it is not loaded."
@@ -469,29 +457,19 @@ class RunStore:
         job needs), ``"size"`` its size only (a cheap look for `status`), ``"none"``.
         """
         path = self.result_path(entry.key)
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return f"{path} is missing"
-        if size != entry.result.get("size"):
-            return f"{path} has {size} bytes where the manifest says {entry.result.get('size')}"
-        if _sha256_file(path) != entry.result.get("sha256"):
-            return f"{path}: its sha256 differs from the manifest's"
-        if records == "none" or entry.records is None:
-            return None
+        problem = _size_problem(path, entry.result.get("size"))
+        if problem is None and sha256_file(path) != entry.result.get("sha256"):
+            problem = f"{path}: its sha256 differs from the manifest's"
+        if problem is not None or records == "none" or entry.records is None:
+            return problem
         rpath = self.records_path(entry.key)
-        try:
-            rsize = rpath.stat().st_size
-        except OSError:
-            return f"{rpath} is missing"
-        if rsize != entry.records.get("size"):
-            return f"{rpath} has {rsize} bytes where the manifest says {entry.records.get('size')}"
-        if records == "tag":
-            if run_key is None:
-                return f"{rpath}: no run key to check its HMAC tag (see the secret file)"
-            if not hmac.compare_digest(records_tag(run_key, rpath.read_bytes()),
-                                       str(entry.records.get("hmac"))):
-                return f"{rpath}: its HMAC tag differs from the manifest's"
+        problem = _size_problem(rpath, entry.records.get("size"))
+        if problem is not None or records != "tag":
+            return problem
+        if run_key is None:
+            return f"{rpath}: no run key to check its HMAC tag (see the secret file)"
+        if not _tag_matches(entry, rpath.read_bytes(), run_key):
+            return f"{rpath}: its HMAC tag differs from the manifest's"
         return None
 
     # ---------------------------------------------------------------- job state
@@ -568,6 +546,21 @@ class RunStore:
         if not frames:
             return pd.DataFrame()
         return pd.concat(frames, ignore_index=True)
+
+
+def _size_problem(path: Path, expected) -> str | None:
+    """Why a stored file does not have the manifest's size (None when it has)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{path} is missing"
+    return None if size == expected else (
+        f"{path} has {size} bytes where the manifest says {expected}")
+
+
+def _tag_matches(entry: JobEntry, data: bytes, run_key: str) -> bool:
+    """Whether records bytes carry the HMAC tag the manifest holds for them."""
+    return hmac.compare_digest(records_tag(run_key, data), str(entry.records.get("hmac")))
 
 
 def _pid(info: dict) -> int:
