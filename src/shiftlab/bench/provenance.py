@@ -57,8 +57,7 @@ def _provenance(job, seed: int) -> dict:
 
 def with_provenance(job, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """A job's rows with how they were obtained: job, seeds, versions, scorer versions."""
-    from shiftlab.bench.planner import scorer_version
-    from shiftlab.selection import get_scorer
+    from shiftlab.bench.planner import job_scorer, scorer_version
 
     for key, value in _provenance(job, seed).items():
         frame[key] = value
@@ -66,10 +65,10 @@ def with_provenance(job, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     versions = {name: scorer_version(name, metric) for name in set(frame["scorer"])
                 if name != "none"}
     frame["scorer_version"] = frame["scorer"].map(versions).fillna("")
-    # The metric a row's scorer measured: the run's, for the label-based scorers that
-    # take one; "" for the others (entropy, density, ... have none).
+    # The metric a row's scorer measured (the scorer's own: CircV's default is balanced
+    # accuracy, DEV's the log-loss); "" for scorers without one (entropy, density, ...).
     frame["selection_metric"] = frame["scorer"].map(
-        {name: metric if metric in getattr(get_scorer(name), "supported_metrics", ()) else ""
+        {name: getattr(job_scorer(name, metric, "classification"), "metric", "")
          for name in versions}).fillna("")
     return _parquet_safe(frame)
 
