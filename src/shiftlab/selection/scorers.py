@@ -357,11 +357,15 @@ def _entropy_rows(P: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- scorers
-class _SourceValidationScorer(UnsupervisedScorer):
-    """A scorer of the predictions on the labelled source validation rows, with a
-    selection metric (SrcVal, IW): probability-based metrics also read probabilities."""
+class _LabelMetric:
+    """Scores predictions against labels with a selection metric (SrcVal, IW, oracle).
+
+    ``needs`` names the predictions of the labelled rows it reads; under a
+    probability-based metric (ROC AUC, log-loss) it also reads ``proba_need``.
+    """
 
     needs = ("pred_source_val",)
+    proba_need = "proba_source"
     tasks = ("classification", "regression")
     metric = "accuracy"
     supported_metrics = SELECTION_METRICS
@@ -370,7 +374,11 @@ class _SourceValidationScorer(UnsupervisedScorer):
         super().__init__(name=name)
         _set_metric(self, metric, "accuracy")
         if metric in ("roc_auc", "log_loss"):
-            self.needs = ("pred_source_val", "proba_source")
+            self.needs = (*type(self).needs, self.proba_need)
+
+
+class _SourceValidationScorer(_LabelMetric, UnsupervisedScorer):
+    """A scorer of the predictions on the labelled source validation rows."""
 
 
 class SourceAccuracy(_SourceValidationScorer):
@@ -1042,7 +1050,7 @@ class CircularValidation(RefitScorer):
         return balanced_accuracy(y, refit_prediction)
 
 
-class SupervisedOracle(OracleScorer):
+class SupervisedOracle(_LabelMetric, OracleScorer):
     """ORACLE -- supervised target validation score (reads target labels): accuracy, or
     with ``metric`` balanced accuracy, ROC AUC or negative log-loss.
 
@@ -1068,15 +1076,7 @@ class SupervisedOracle(OracleScorer):
     name = "oracle"
     reference = "SKADA-Bench supervised scorer (Lalou et al., 2024)"
     needs = ("pred_target_val",)
-    tasks = ("classification", "regression")
-    metric = "accuracy"
-    supported_metrics = SELECTION_METRICS
-
-    def __init__(self, *, metric: str = "accuracy", name=None):
-        super().__init__(name=name)
-        _set_metric(self, metric, "accuracy")
-        if metric in ("roc_auc", "log_loss"):
-            self.needs = ("pred_target_val", "proba")
+    proba_need = "proba"
 
     @property
     def metric_description(self) -> str:
