@@ -210,7 +210,7 @@ def _combined_outer_record(outer: dict[int, OuterRecord], weights: np.ndarray) -
     a least-squares fit); the probabilities reported for ROC AUC are that sum clipped at
     0 and normalised per row.
     """
-    used = [c for c in np.flatnonzero(weights)]
+    used = np.flatnonzero(weights)
     parts = [(outer[c], weights[c]) for c in used
              if c in outer and outer[c].pred is not None and outer[c].classes is not None]
     if not parts or len(parts) < len(used):  # a combined candidate was not refitted
@@ -600,7 +600,7 @@ class OuterSplitSearch:
         rows = []
         for name, (_, weights) in getattr(self, "aggregations", {}).items():
             rec = _combined_outer_record(self.outer, np.nan_to_num(weights))
-            used = [c for c in np.flatnonzero(np.nan_to_num(weights))]
+            used = np.flatnonzero(np.nan_to_num(weights))
             fit_time = sum(self.outer[c].fit_time for c in used if c in self.outer)
             rows.append({
                 "outer_split": self.outer_split,

@@ -197,19 +197,13 @@ class StandardizedConsensus(AggregateScorer):
 
     def aggregate_search(self, search: OuterSplitSearch) -> np.ndarray:
         members = search.realistic_members(self.members, self.name)
-        total = np.zeros(len(search.candidates))
-        weights = 0.0
-        for m in members:
-            values = np.asarray(search.scores[m], dtype=float)
-            z = np.nan_to_num(np.nanmean(_standardized(values), axis=1), nan=-3.0)
-            w = _stability(values)
-            total += w * z
-            weights += w
-        if weights == 0:  # every scorer unstable: fall back to equal weights
-            return np.mean([np.nan_to_num(np.nanmean(_standardized(
-                np.asarray(search.scores[m], dtype=float)), axis=1), nan=-3.0)
-                for m in members], axis=0)
-        return total / weights
+        values = [np.asarray(search.scores[m], dtype=float) for m in members]
+        z = np.array([np.nan_to_num(np.nanmean(_standardized(v), axis=1), nan=-3.0)
+                      for v in values])
+        weights = np.array([_stability(v) for v in values])
+        if weights.sum() == 0:  # every scorer unstable: fall back to equal weights
+            weights = np.ones(len(members))
+        return weights @ z / weights.sum()
 
     def aggregate(self, scores):  # pragma: no cover - the search calls aggregate_search
         raise DataValidationError("zconsensus reads the whole search (aggregate_search).")
