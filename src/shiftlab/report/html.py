@@ -256,6 +256,11 @@ def table_to_latex(table: pd.DataFrame, caption: str = "") -> str:
 
 
 # ---------------------------------------------------------------------- page
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def _read_run(folder: Path):
     """A run folder's verified rows (of the jobs it last planned), metadata and failures."""
     from shiftlab.bench.store import RunStore
@@ -380,34 +385,25 @@ def write_report(run_dir: str | Path | list, out: str | Path | None = None) -> P
     folders = [Path(p) for p in run_dir] if isinstance(run_dir, list | tuple) else [Path(run_dir)]
     if not folders:
         raise ValueError("No run folder to report.")
-    frames, failures, metas = [], [], []
-    for folder in folders:
-        results, meta, failed = _read_run(folder)
-        frames.append(results)
-        failures.append(failed)
-        metas.append(meta)
+    runs = [_read_run(folder) for folder in folders]  # (results, meta, failures) each
     # A job stored in two folders (same key: same data, split, method and code) counts
     # once, from the first folder that has it.
     seen: set[str] = set()
     kept = []
-    for frame in frames:
-        if frame.empty:
-            continue
+    for frame, _, _ in runs:
         if "job_key" in frame:
             keys = set(frame["job_key"])
             frame = frame[~frame["job_key"].isin(seen)]
             seen |= keys
         kept.append(frame)
-    results = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
-    meta = dict(metas[0])
+    results = _concat(kept)
+    failures = _concat([failed for _, _, failed in runs])
+    meta = dict(runs[0][1])
     if len(folders) > 1:
-        meta["name"] = " + ".join(str(m.get("name", f)) for m, f in zip(metas, folders,
-                                                                         strict=True))
+        meta["name"] = " + ".join(str(m.get("name", f)) for (_, m, _), f in zip(
+            runs, folders, strict=True))
         meta["run_folders"] = [str(f) for f in folders]
-    failures = pd.concat([f for f in failures if not f.empty], ignore_index=True) if any(
-        not f.empty for f in failures) else pd.DataFrame()
-    run_dir = folders[0]
-    out = Path(out) if out is not None else Path(run_dir) / "report.html"
+    out = Path(out) if out is not None else folders[0] / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render_html(results, meta, failures)
     tmp = out.with_name(out.name + ".tmp")
