@@ -192,8 +192,7 @@ def build_pipeline(name: str, candidates: list[dict], seed: int):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from shiftlab.bench.jobs import seeded
-    from shiftlab.methods.base import make_da_pipeline
+    from shiftlab.methods.base import make_da_pipeline, seeded
     from shiftlab.methods.registry import get_method
 
     base = LogisticRegression(max_iter=1000)

@@ -33,7 +33,7 @@ from shiftlab.bench.planner import Job, job_scorer
 from shiftlab.bench.provenance import with_provenance
 from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
-from shiftlab.methods.base import make_da_pipeline
+from shiftlab.methods.base import make_da_pipeline, seeded
 from shiftlab.selection import evaluate_split
 from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metrics
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
@@ -67,19 +67,6 @@ def outer_splits(protocol, y_true, sample_domain) -> list[tuple[np.ndarray, np.n
 def outer_split_indices(job: Job, y_true, sample_domain):
     """The job's outer (train, test) split (see :func:`outer_splits`)."""
     return outer_splits(job.protocol, y_true, sample_domain)[job.outer_split]
-
-
-def seeded(estimator, seed: int):
-    """``estimator`` with ``random_state=seed`` when it has one left at None.
-
-    A method whose randomness is unseeded (calibration splits, random features,
-    initialisations) would give another result on every run: a benchmark job seeds it
-    from the job's seed, so a run, its resume and a rerun agree.
-    """
-    params = estimator.get_params(deep=False)
-    if "random_state" in params and params["random_state"] is None:
-        estimator.set_params(random_state=seed)
-    return estimator
 
 
 def _build_deep(job: Job):

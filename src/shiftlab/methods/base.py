@@ -41,6 +41,7 @@ __all__ = [
     "make_da_pipeline",
     "prepare_fit",
     "prepare_predict",
+    "seeded",
 ]
 
 
@@ -570,3 +571,17 @@ def make_da_pipeline(*steps) -> DAPipeline:
             name, k = f"{base}-{k}", k + 1
         names.append(name)
     return DAPipeline(list(zip(names, steps, strict=True)))
+
+
+def seeded(estimator, seed: int):
+    """``estimator`` with ``random_state=seed`` when it has one left at None.
+
+    A method whose randomness is unseeded (calibration splits, random features,
+    initialisations) gives another result on every fit: a benchmark job seeds it from
+    the job's seed (so a run, its resume and a rerun agree), and
+    :func:`~shiftlab.selection.method_pool` from its ``random_state``.
+    """
+    params = estimator.get_params(deep=False)
+    if "random_state" in params and params["random_state"] is None:
+        estimator.set_params(random_state=seed)
+    return estimator

@@ -408,7 +408,7 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
     from sklearn.base import clone
     from sklearn.preprocessing import StandardScaler
 
-    from shiftlab.methods.base import DAPipeline
+    from shiftlab.methods.base import DAPipeline, seeded
     from shiftlab.methods.registry import get_method
 
     if not isinstance(methods, Mapping):
@@ -417,20 +417,16 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
     steps = [("scaler", StandardScaler())] if standardize else []
     steps += [("adapter", get_method(SOURCE_ONLY).cls()), ("estimator", clone(estimator))]
     grids = []
-    def seeded(step):
-        if random_state is not None and "random_state" in step.get_params(deep=False):
-            step.set_params(random_state=random_state)
-        return step
-
     for name, grid in methods.items():
         spec = get_method(name)
         grid = dict(grid or {})
         if spec.needs_estimator:
-            entry = {"adapter": [seeded(spec.cls())]}
+            entry = {"adapter": [seeded(spec.cls(), random_state)]}
             entry.update({f"adapter__{k}": list(v) for k, v in grid.items()})
         else:  # a DA estimator: it replaces the final step, the adapter is the identity
             entry = {"adapter": [get_method(SOURCE_ONLY).cls()],
-                     "estimator": [seeded(spec.cls(base_estimator=clone(estimator)))]}
+                     "estimator": [seeded(spec.cls(base_estimator=clone(estimator)),
+                                          random_state)]}
             entry.update({f"estimator__{k}": list(v) for k, v in grid.items()})
         grids.append(entry)
     return DAPipeline(steps), grids
