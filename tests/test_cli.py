@@ -20,7 +20,7 @@ def shiftlab(*args, timeout=180):
 @pytest.mark.parametrize(
     "args",
     [[], ["datasets"], ["datasets", "info"], ["simulate"], ["demo"], ["run"], ["report"],
-     ["status"], ["list"]],
+     ["status"], ["list"], ["diagnose"], ["select"], ["predict"]],
 )
 def test_help_everywhere(args):
     out = shiftlab(*args, "--help")

@@ -227,3 +227,35 @@ def test_method_pool_seeds_the_methods_that_take_a_random_state():
     steps = {type(g["adapter"][0]).__name__: g["adapter"][0] for g in grid}
     assert steps["KLIEP"].random_state == 7
     assert "random_state" not in steps["CORAL"].get_params()
+
+
+@pytest.mark.parametrize("selector", ["Average", "IWA"])
+def test_refit_with_an_aggregation_deploys_its_weighted_ensemble(task, selector):
+    """refit=<aggregation>: the model is the weighted ensemble of its candidates, each
+    fitted on all rows, combined as the protocol scores it."""
+    from shiftlab.selection.ensemble import WeightedEnsemble, combine_probabilities
+
+    X, y, sd, _ = task
+    pipe, grid = method_pool({"CORAL": None, "SA": {"n_components": [1, 2]}},
+                             LogisticRegression())
+    search = DomainSearchCV(pipe, grid, scorers=["IW", selector], cv=2, inner_cv=2,
+                            refit=selector, random_state=0).fit(X, y, sd)
+    model = search.best_estimator_
+    assert isinstance(model, WeightedEnsemble)
+    weights = np.nan_to_num(search.final_search_.aggregations[selector][1])
+    used = np.flatnonzero(weights)
+    np.testing.assert_allclose(model.weights, weights[used])
+    assert search.best_params_final_["weights"] == list(model.weights)
+    # Each member is its own candidate (SA with 1 and with 2 components, not one of them
+    # twice), fitted on all rows.
+    n_components = [m.steps_[-2][1].get_params().get("n_components")
+                    for m in model.estimators_]
+    expected = [search.candidates_[c].get("adapter__n_components") for c in used]
+    assert n_components == expected
+    target = X[sd < 0]
+    parts = [(m.classes_, m.predict_proba(target), None, w)
+             for m, w in zip(model.estimators_, model.weights, strict=True)]
+    pred, proba, _ = combine_probabilities(parts, len(target))
+    np.testing.assert_array_equal(model.predict(target), pred)
+    np.testing.assert_allclose(model.predict_proba(target), proba)
+    assert np.mean(model.predict(target) == y[sd < 0]) > 0.5

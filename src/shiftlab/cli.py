@@ -306,6 +306,139 @@ def status(run_dir):
     click.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
+# ------------------------------------------------------------------ select / predict
+@main.command("select")
+@click.argument("definition")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("model.skops"), show_default=True,
+              help="Model file to write (.skops); the model card goes beside it (.card.md).")
+@click.option("--dataset", default=None, help="Dataset of the definition (if it has several).")
+@click.option("--task", default=None,
+              help='Task "SOURCE->TARGET" ("S1+S2->TARGET"; if the definition has several).')
+@click.option("--selector", default=None,
+              help="Selector: EnsV, Average, IWA, safe, zconsensus or a realistic scorer "
+              "(default: the first of the definition's [scorers] pool).")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder of `shiftlab run` on this definition, read for the model "
+              "card's outer-split scores (default: shiftlab-runs/<name>).")
+def select_(definition, out, dataset, task, selector, run_dir):
+    """Choose a model for a task's target domain with the definition's pool, fit it on
+    all rows and save it (skops) with a model card.
+
+    \b
+    The target rows are used without labels (their label cells may be empty). The
+    selection is the one `shiftlab run` scored as "shiftlab: <selector>": run that first
+    to have its outer-split scores in the card.
+    Example: shiftlab select clinics.toml --task "north+east->south" -o clinic.skops
+    """
+    from shiftlab.bench.deploy import save_model, select_model
+
+    model = select_model(definition, dataset=dataset, task=task, selector=selector,
+                         run_dir=run_dir)
+    path, card = save_model(model, out)
+    click.echo(f"chosen: {model.card['chosen']}")
+    estimate = model.card.get("outer_split_estimate")
+    if estimate:
+        for metric, row in estimate["metrics"].items():
+            click.echo(f"{metric} over {estimate['n_outer_splits']} outer splits: "
+                       f"{row['min']:.3f} to {row['max']:.3f} (mean {row['mean']:.3f}; "
+                       f"source-only {row.get('source_only_mean', float('nan')):.3f})")
+    else:
+        click.echo(f"no outer-split estimate: {model.card['no_estimate_reason']}")
+    click.echo(f"model: {path.resolve()}")
+    click.echo(f"card: {card.resolve()}")
+
+
+@main.command("predict")
+@click.argument("model_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write (.csv or .parquet): DATA's rows with `prediction` and one "
+              "`proba_<class>` column per class.")
+def predict_(model_file, data, out):
+    """Predict the rows of a table DATA (CSV, Parquet, .npz of columns) with a model
+    written by `shiftlab select`. Feature columns are matched by name."""
+    from shiftlab.bench.deploy import load_model
+    from shiftlab.data.tables import read_frame
+    from shiftlab.exceptions import DataValidationError
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise DataValidationError(f"-o {out}: write predictions to a .csv or .parquet file.")
+    model = load_model(model_file)
+    frame = read_frame(data)
+    predictions = model.predict_frame(frame, where=str(data))
+    table = _with_predictions(frame, predictions)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_parquet(out, index=False)
+    counts = predictions["prediction"].value_counts().to_dict()
+    click.echo(f"{len(table)} rows predicted: {counts}")
+    click.echo(f"predictions: {out.resolve()}")
+
+
+def _with_predictions(frame, predictions):
+    """DATA's columns, then the predictions (a clash is renamed ``<name>_input``)."""
+    clash = {c: f"{c}_input" for c in frame.columns if c in predictions.columns}
+    return frame.rename(columns=clash).join(predictions)
+
+
+# ------------------------------------------------------------------ diagnose
+@main.command("diagnose")
+@click.argument("data", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--domain", "domain_col", default=None,
+              help="Column naming each row's domain (site, year, ...).")
+@click.option("--label", "label_col", default=None,
+              help="Label column; an empty cell is an unknown label.")
+@click.option("--source", "sources", multiple=True,
+              help="Source domain; repeat for several (merged). Default: every domain but "
+              "the target.")
+@click.option("--target", default=None,
+              help="Target domain. Default: the domain with the most unlabelled rows, else "
+              "the last one.")
+@click.option("--features", multiple=True,
+              help="Feature columns (repeat, or separate with commas). Default: every other "
+              "column.")
+@click.option("--categorical", multiple=True,
+              help="Numeric feature columns to treat as categories (repeat, or commas).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML page to write (default: <DATA stem>.diagnosis.html here); the "
+              "numbers go beside it, with the suffix .json.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--n-bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples of the AUC intervals.")
+def diagnose_(data, domain_col, label_col, sources, target, features, categorical, out, seed,
+              n_bootstrap):
+    """Diagnose the shift between the domains of a table DATA (CSV, Parquet, .npz).
+
+    \b
+    Answers: how separable the domains are (domain classifier ROC AUC), the estimated
+    target class prior (BBSE, MLLS; target labels are never used), the features that
+    shift most, and which family of methods the shift suggests (a hint).
+    Example: shiftlab diagnose visits.csv --domain hospital --label outcome -o diag.html
+    """
+    from shiftlab.data.tables import read_table
+    from shiftlab.report.diagnosis import diagnose
+
+    def _split(values):
+        return [v.strip() for item in values for v in item.split(",") if v.strip()] or None
+
+    out = out or Path(f"{data.stem}.diagnosis.html")
+    json_path = out.with_suffix(".json")
+    if json_path == out:
+        raise click.BadParameter("give the HTML page's path (e.g. diag.html); the JSON file "
+                                 "is written beside it.", param_hint="-o/--out")
+    dataset = read_table(data, domain=domain_col, label=label_col, features=_split(features),
+                         categorical=_split(categorical))
+    diag = diagnose(dataset, list(sources) or None, target, random_state=seed,
+                    n_bootstrap=n_bootstrap)
+    _console().print(diag.to_rich())
+    diag.write_html(out)
+    diag.write_json(json_path)
+    click.echo(f"wrote {out.resolve()} and {json_path.resolve()}")
+
+
 @main.command("list")
 @click.argument("what", type=click.Choice(["methods", "scorers", "datasets", "presets"]))
 def list_(what):

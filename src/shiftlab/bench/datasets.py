@@ -1,11 +1,15 @@
-"""Resolve the dataset names a benchmark definition may use into DomainDatasets.
+"""Resolve the datasets a benchmark definition names into DomainDatasets.
 
-Three sources of datasets exist:
+Four sources of datasets exist:
 
 * simulated shifts: ``sim-<shift>`` (SKADA-Bench's 2-D generators) and ``gauss-<shift>``
   (the high-dimensional generator), for shift in covariate, target, conditional, subspace;
 * datasets embedded in scikit-learn: ``digits-shift``, ``breast-cancer-shift``;
-* every real dataset of the catalog (read from the data home).
+* every real dataset of the catalog (read from the data home);
+* a user's own table (``file = "..."``; see :mod:`shiftlab.data.tables`), parsed once by
+  the driver when the definition is loaded; the parsed dataset travels with the jobs as
+  bytes (:attr:`~shiftlab.bench.definition.DatasetSpec.table`), so workers need no
+  shared file system.
 
 Loading is memoised per process, so the jobs of one dataset that land on the same
 worker load it once.
@@ -22,7 +26,10 @@ import numpy as np
 from shiftlab.data.dataset import DomainDataset
 from shiftlab.exceptions import unknown_name
 
-__all__ = ["available_dataset_names", "dataset_fingerprint", "load_benchmark_dataset"]
+__all__ = [
+    "available_dataset_names", "dataset_fingerprint", "load_benchmark_dataset", "load_spec",
+    "spec_fingerprint",
+]
 
 SHIFTS = ("covariate", "target", "conditional", "subspace")
 
@@ -73,6 +80,23 @@ def _load_cached(name: str, options_json: str) -> DomainDataset:
     raise unknown_name("dataset", name, available_dataset_names())
 
 
+@functools.lru_cache(maxsize=8)
+def _table_cached(sha256: str, table: bytes) -> DomainDataset:
+    return DomainDataset.load(table)
+
+
+def load_spec(spec, random_state: int = 0) -> DomainDataset:
+    """The dataset of a definition's :class:`~shiftlab.bench.definition.DatasetSpec`."""
+    if spec.file:
+        if not spec.table:
+            raise ValueError(f"dataset {spec.name!r}: its table was not read (a DatasetSpec "
+                             "for a file is built by load_definition).")
+        ds = _table_cached(spec.file_sha256, spec.table)
+        return _subsample(ds, spec.max_samples_per_domain, random_state)
+    return load_benchmark_dataset(spec.name, spec.options, spec.max_samples_per_domain,
+                                  random_state)
+
+
 def load_benchmark_dataset(
     name: str, options: dict | None = None, max_samples_per_domain: int | None = None,
     random_state: int = 0,
@@ -85,6 +109,12 @@ def load_benchmark_dataset(
         # protocol unless the definition gives a seed.
         options.setdefault("random_state", random_state)
     ds = _load_cached(name, json.dumps(options, sort_keys=True))
+    return _subsample(ds, max_samples_per_domain, random_state)
+
+
+def _subsample(ds: DomainDataset, max_samples_per_domain: int | None,
+               random_state: int) -> DomainDataset:
+    """At most ``max_samples_per_domain`` rows of each domain (stratified on the class)."""
     if max_samples_per_domain is None:
         return ds
     from sklearn.model_selection import train_test_split
@@ -106,7 +136,23 @@ def load_benchmark_dataset(
         domains, name=ds.name, heterogeneous=ds.heterogeneous,
         feature_names=ds.feature_names, target_names=ds.target_names,
         metadata={**ds.metadata, "max_samples_per_domain": max_samples_per_domain},
+        allow_missing=ds.allow_missing,
     )
+
+
+def spec_fingerprint(spec) -> str:
+    """:func:`dataset_fingerprint` of a DatasetSpec; a table is keyed by its file's
+    sha256 and how it is read (columns, preprocessing), not by its path."""
+    if not spec.file:
+        fingerprint = dataset_fingerprint(spec.name, spec.options)
+    else:
+        payload = {"sha256": spec.file_sha256, "columns": spec.columns}
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+    if spec.preprocessing:
+        blob = json.dumps([fingerprint, spec.preprocessing], sort_keys=True).encode()
+        fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+    return fingerprint
 
 
 def dataset_fingerprint(name: str, options: dict | None = None) -> str:

@@ -212,6 +212,17 @@ class DatasetSpec:
     #: Training settings of the deep methods on this dataset (shared parameters of
     #: :class:`shiftlab.deep.BaseDeepDA`); shallow methods ignore them.
     training: dict[str, Any] = field(default_factory=dict)
+    #: A user's table (``file = "..."``): the file's resolved path and sha256, and how it
+    #: is read (``domain``, ``label``, ``features``, ``categorical`` columns).
+    file: str | None = None
+    file_sha256: str = ""
+    columns: dict[str, Any] = field(default_factory=dict)
+    #: Steps fitted on each training part before the methods: ``impute`` (a strategy),
+    #: ``encode`` (categorical columns: "onehot" or "ordinal"), ``scale`` (numeric ones).
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    #: The parsed table (the bytes of :meth:`DomainDataset.to_bytes`): jobs carry it to
+    #: the workers, which need no shared file system. Not part of the definition's dict.
+    table: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -294,8 +305,10 @@ class BenchmarkDefinition:
                 for key in ("deep", "setting", "sgd_training"):
                     method.pop(key)
         for dataset in d["datasets"]:
-            if not dataset["training"]:
-                dataset.pop("training")
+            dataset.pop("table")
+            for key in ("training", "file", "file_sha256", "columns", "preprocessing"):
+                if not dataset[key]:
+                    dataset.pop(key)
         for key, default in _EXECUTION_ADDED.items():
             if d["execution"][key] == default:
                 d["execution"].pop(key)
@@ -357,6 +370,8 @@ class _Checker:
     def __init__(self, text: str, source: str):
         self.text = text
         self.source = source
+        #: Keep a table's rows without a label (see :func:`load_definition`).
+        self.keep_unlabelled = False
 
     def line_of(self, *tokens: str, start: int = 0) -> int | None:
         """First line holding a token, searched from line ``start`` (0-based) first."""
@@ -861,15 +876,152 @@ def _check_tasks(chk: _Checker, tasks, where: str) -> tuple[str, ...] | None:
     return tuple(tasks) if tasks else None
 
 
+#: Keys of a ``[[datasets]]`` entry that reads a user's table.
+TABLE_KEYS = {"file", "domain", "label", "features", "categorical"}
+PREPROCESSING_KEYS = {"impute", "encode", "scale"}
+
+
+def _check_preprocessing(chk: _Checker, raw: Any, where: str) -> dict:
+    from shiftlab.methods.preprocessing import ENCODINGS, IMPUTE_STRATEGIES
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise chk.fail(where, "preprocessing must be a table, e.g. preprocessing = { impute = "
+                       '"median", encode = "onehot", scale = true }.', "preprocessing")
+    chk.only_keys(raw, PREPROCESSING_KEYS, f"{where}.preprocessing")
+    if "impute" in raw:
+        _require(chk, raw["impute"] in IMPUTE_STRATEGIES, where, "impute",
+                 f"one of {', '.join(map(repr, IMPUTE_STRATEGIES))}", raw["impute"])
+    if "encode" in raw:
+        _require(chk, raw["encode"] in ENCODINGS, where, "encode",
+                 f"one of {', '.join(map(repr, ENCODINGS))}", raw["encode"])
+    if "scale" in raw:
+        _require(chk, isinstance(raw["scale"], bool), where, "scale", "true or false",
+                 raw["scale"])
+    return dict(raw)
+
+
+def _table_path(chk: _Checker, file: str) -> Path:
+    """A table's path: relative paths are read from the definition file's folder."""
+    path = Path(file).expanduser()
+    if not path.is_absolute():
+        base = Path(chk.source)
+        base = base.parent if base.is_file() else Path.cwd()
+        path = base / path
+    return path.resolve()
+
+
+def _columns(chk: _Checker, entry: dict, where: str) -> dict:
+    columns = {}
+    for key in ("domain", "label"):
+        if entry.get(key) is not None:
+            _require(chk, isinstance(entry[key], str), where, key, "a column name (a string)",
+                     entry[key])
+            columns[key] = entry[key]
+    for key in ("features", "categorical"):
+        if entry.get(key) is not None:
+            value = entry[key]
+            _require(chk, isinstance(value, list) and all(isinstance(v, str) for v in value),
+                     where, key, "a list of column names", value)
+            columns[key] = list(value)
+    return columns
+
+
+def _read_table_entry(chk: _Checker, entry: dict, where: str, known_ds: list[str]):
+    """A ``file = ...`` entry: read and check the table now, before any job runs.
+
+    Returns the dataset's name, the file's path and sha256, its columns and the parsed
+    dataset (rows without a label left out: ``shiftlab run`` measures target accuracy).
+    """
+    import warnings
+
+    import numpy as np
+
+    from shiftlab.data.dataset import DomainDataset
+    from shiftlab.data.tables import read_table
+    from shiftlab.exceptions import DataValidationError
+
+    file = entry["file"]
+    _require(chk, isinstance(file, str) and bool(file), where, "file",
+             "the path of a .csv, .parquet or .npz table", file)
+    path = _table_path(chk, file)
+    dname = entry.get("name") or path.stem
+    _require(chk, isinstance(dname, str), where, "name", "a dataset name (a string)", dname)
+    if dname in known_ds:
+        raise chk.fail(where, f"name {dname!r} is a catalog or generated dataset's name; "
+                       "give your table another name (name = \"...\").", "name", "file")
+    if not path.is_file():
+        raise chk.fail(where, f"file: no table at {path}. Relative paths are read from the "
+                       "definition file's folder.", "file")
+    columns = _columns(chk, entry, where)
+    try:
+        ds = read_table(path, name=dname, **columns)
+    except DataValidationError as exc:
+        raise chk.fail(where, f"file {file!r}: {exc}", "file") from exc
+    if ds.label_kind == "classification":
+        labelled = {d: y != -1 for d, (_, y) in ds.domains.items()}
+    else:
+        labelled = {d: ~np.isnan(y) for d, (_, y) in ds.domains.items()}
+    dropped = {d: int((~keep).sum()) for d, keep in labelled.items() if (~keep).any()}
+    if dropped and not chk.keep_unlabelled:
+        empty = [d for d, keep in labelled.items() if not keep.any()]
+        if empty:
+            raise chk.fail(where, f"file {file!r}: domain(s) {empty} have no labelled row; "
+                           "`shiftlab run` measures accuracy on target labels. Leave them out "
+                           "(tasks = [...]) or label some rows; to choose a model for an "
+                           "unlabelled domain, use `shiftlab select`.", "file")
+        warnings.warn(f"{path.name}: rows without a label are left out of the benchmark "
+                      f"(`shiftlab run` scores on labels): {dropped}.", UserWarning,
+                      stacklevel=2)
+        ds = DomainDataset({d: (X[labelled[d]], y[labelled[d]]) for d, (X, y) in
+                            ds.domains.items()}, name=ds.name, feature_names=ds.feature_names,
+                           target_names=ds.target_names,
+                           metadata={**ds.metadata, "unlabelled_rows_left_out": dropped},
+                           allow_missing=True)
+    return dname, path, ds, columns
+
+
+def _check_table_needs(chk: _Checker, ds, preprocessing: dict, where: str) -> None:
+    """A table with missing values needs ``impute`` (one-hot encoding alone gives a
+    missing category its own column); categorical columns need ``encode``."""
+    import numpy as np
+
+    cats = ds.metadata.get("categorical_columns") or []
+    missing_in = {ds.feature_names[j] for X, _ in ds.domains.values()
+                  for j in np.flatnonzero(np.isnan(X).any(axis=0))}
+    if preprocessing.get("encode") == "onehot":
+        missing_in -= set(cats)
+    if missing_in and "impute" not in preprocessing:
+        raise chk.fail(where, f"the table has missing values in {sorted(missing_in)}; declare "
+                       "how to fill them, e.g. preprocessing = { impute = \"median\" } (fitted "
+                       "on each training part, without target labels).", "file")
+    if cats and "encode" not in preprocessing:
+        raise chk.fail(where, f"the table has categorical columns {cats}; declare how to "
+                       "encode them: preprocessing = { encode = \"onehot\" } (or "
+                       "\"ordinal\": the category codes as numbers).", "file")
+
+
 def _check_dataset(chk: _Checker, entry: Any, i: int, known_ds: list[str]) -> DatasetSpec:
     where = f"datasets #{i + 1}"
-    if not isinstance(entry, dict) or "name" not in entry:
-        raise chk.fail(where, "each [[datasets]] entry needs a name.", "[[datasets]]")
-    chk.only_keys(
-        entry,
-        {"name", "tasks", "options", "max_samples_per_domain", "estimator", "training"},
-        where,
-    )
+    if not isinstance(entry, dict) or ("name" not in entry and "file" not in entry):
+        raise chk.fail(where, "each [[datasets]] entry needs a name (or the file of your "
+                       "own table).", "[[datasets]]")
+    common = {"name", "tasks", "options", "max_samples_per_domain", "estimator", "training",
+              "preprocessing"}
+    chk.only_keys(entry, common | (TABLE_KEYS if "file" in entry else set()), where)
+    preprocessing = _check_preprocessing(chk, entry.get("preprocessing"), where)
+    table = {}
+    if "file" in entry:
+        if entry.get("options"):
+            raise chk.fail(where, "options are for catalog and generated datasets; a table "
+                           "is read with domain, label, features and categorical.", "options")
+        dname, path, ds, columns = _read_table_entry(chk, entry, where, known_ds)
+        _check_table_needs(chk, ds, preprocessing, where)
+        table = {"file": str(path), "file_sha256": ds.metadata["sha256"],
+                 "columns": columns, "table": ds.to_bytes()}
+        known_ds = [*known_ds, dname]
+        entry = {**entry, "name": dname}
     dname = entry["name"]
     _require(chk, isinstance(dname, str), where, "name", "a dataset name (a string)", dname)
     if dname not in known_ds:
@@ -901,6 +1053,8 @@ def _check_dataset(chk: _Checker, entry: Any, i: int, known_ds: list[str]) -> Da
         max_samples_per_domain=cap,
         estimator=ds_estimator,
         training=training,
+        preprocessing=preprocessing,
+        **table,
     )
 
 
@@ -1070,14 +1224,22 @@ def _check_execution(chk: _Checker, raw: dict) -> ExecutionSpec:
     return ExecutionSpec(**raw)
 
 
-def load_definition(path_or_preset: str | Path) -> BenchmarkDefinition:
-    """Read and validate a benchmark definition (a ``.toml`` path or a preset name)."""
+def load_definition(path_or_preset: str | Path, *,
+                    keep_unlabelled: bool = False) -> BenchmarkDefinition:
+    """Read and validate a benchmark definition (a ``.toml`` path or a preset name).
+
+    ``keep_unlabelled``: keep the rows of a table (``file = ...``) that have no label,
+    as ``shiftlab select`` does (they are unlabelled target rows to adapt to); a run
+    leaves them out, since it scores on target labels.
+    """
     text, source = _read(path_or_preset)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(f"{source}: not valid TOML: {exc}") from exc
-    return _parse(data, _Checker(text, source))
+    chk = _Checker(text, source)
+    chk.keep_unlabelled = keep_unlabelled
+    return _parse(data, chk)
 
 
 def definition_from_dict(data: dict, source: str = "<dict>") -> BenchmarkDefinition:

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
-from shiftlab.bench.datasets import load_benchmark_dataset
+from shiftlab.bench.datasets import load_spec
 from shiftlab.bench.planner import Job, job_scorer
 from shiftlab.bench.provenance import with_provenance
 from shiftlab.data.convention import label_kind
@@ -40,7 +40,7 @@ from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
 
 __all__ = [
     "JobResult", "build_estimator", "job_seed", "outer_split_indices", "outer_splits",
-    "rescore_job", "run_job",
+    "preprocessing_step", "rescore_job", "run_job",
 ]
 
 
@@ -89,8 +89,26 @@ def _build_deep(job: Job):
     return cls(**params), {k: list(v) for k, v in job.method.grid.items()}
 
 
+def preprocessing_step(job: Job):
+    """The dataset's declared preprocessing (impute, encode, scale) as one pipeline step
+    (None when it declares none)."""
+    prep = job.dataset.preprocessing
+    if not prep:
+        return None
+    from shiftlab.methods.preprocessing import make_preprocessor
+
+    ds = load_spec(job.dataset, random_state=job.protocol.seed)
+    schema = ds.metadata.get("schema") or {}
+    features = schema.get("feature_columns", [])
+    categorical = [features.index(c) for c in schema.get("categories", {})]
+    return make_preprocessor(ds.n_features, categorical=categorical,
+                             impute=prep.get("impute"), encode=prep.get("encode", "onehot"),
+                             scale=bool(prep.get("scale", False)))
+
+
 def build_estimator(job: Job):
-    """The job's DA pipeline: [StandardScaler] -> adapter -> base estimator (or DA estimator).
+    """The job's DA pipeline: [preprocessing] -> [StandardScaler] -> adapter -> base
+    estimator (or DA estimator).
 
     Returns the pipeline and the grid with step-prefixed parameter names. For a deep
     method: the deep estimator and its grid (see :func:`_build_deep`).
@@ -101,7 +119,8 @@ def build_estimator(job: Job):
         return _build_deep(job)
 
     base = job.estimator.build()
-    pre = [StandardScaler()] if job.estimator.standardize else []
+    pre = [step for step in (preprocessing_step(job),) if step is not None]
+    pre += [StandardScaler()] if job.estimator.standardize else []
     if job.method.name in ("Train Src", "Train Tgt"):
         return make_da_pipeline(*pre, base), {}
     spec = get_method(job.method.name)
@@ -151,10 +170,10 @@ def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd
         tgt = train_idx[tr_sd < 0]
         # Explicitly the evaluator's privilege: fit on the labelled target training rows.
         model = clone(pipe).steps[-1][1]
-        if job.estimator.standardize:
+        if len(pipe.steps) > 1:  # the same preprocessing and scaler as every method's
             from sklearn.pipeline import make_pipeline
 
-            model = make_pipeline(StandardScaler(), model)
+            model = make_pipeline(*[clone(step) for _, step in pipe.steps[:-1]], model)
         model.fit(X[tgt], y_true[tgt])
     fit_time = time.perf_counter() - start
     rec = OuterRecord(candidate=0, pred=model.predict(X[test_tgt]), fit_time=fit_time,
@@ -177,10 +196,7 @@ def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd
 
 
 def _load_task(job: Job, seed: int):
-    ds = load_benchmark_dataset(
-        job.dataset.name, job.dataset.options, job.dataset.max_samples_per_domain,
-        random_state=job.protocol.seed,
-    )
+    ds = load_spec(job.dataset, random_state=job.protocol.seed)
     X, y_masked, sd, y_true = ds.pack(Task.parse(job.task), return_target_labels=True)
     return X, y_masked, sd, y_true
 

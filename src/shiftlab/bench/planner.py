@@ -31,7 +31,7 @@ from functools import cache
 
 from shiftlab import __version__
 from shiftlab.bench.code_deps import hash_files, source_files
-from shiftlab.bench.datasets import dataset_fingerprint, load_benchmark_dataset
+from shiftlab.bench.datasets import load_spec, spec_fingerprint
 from shiftlab.bench.definition import (
     BASELINES,
     BenchmarkDefinition,
@@ -187,7 +187,7 @@ def _job_key(job: Job, rows: str) -> str:
     protocol.pop("outer_splits")
     protocol.pop("outer_test_size")
     payload = {
-        "data": dataset_fingerprint(job.dataset.name, job.dataset.options),
+        "data": spec_fingerprint(job.dataset),
         "max_samples": job.dataset.max_samples_per_domain,
         "task": job.task,
         "outer_split": job.outer_split,
@@ -295,8 +295,7 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
     methods = pool_methods(definition)
     for spec in definition.datasets:
         try:
-            ds = load_benchmark_dataset(spec.name, spec.options, spec.max_samples_per_domain,
-                                        definition.protocol.seed)
+            ds = load_spec(spec, definition.protocol.seed)
         except Exception:
             if not spec.tasks:  # its tasks cannot be known: nothing can be planned
                 raise

@@ -134,7 +134,7 @@ _MINUS_ONE_FIX = (
 )
 
 
-def _check_X(X, *, allow_nd: bool) -> np.ndarray:
+def _check_X(X, *, allow_nd: bool, allow_nan: bool = False) -> np.ndarray:
     if scipy.sparse.issparse(X):
         raise DataValidationError(
             f"X is a scipy.sparse {type(X).__name__} of shape {X.shape}; shiftlab's methods "
@@ -163,13 +163,16 @@ def _check_X(X, *, allow_nd: bool) -> np.ndarray:
         )
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
-    bad = ~np.isfinite(X)
+    bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
-        what = "NaN" if np.isnan(X).any() else "infinite"
+        what = "infinite" if allow_nan or not np.isnan(X).any() else "NaN"
+        fix = ("Impute them inside the pipeline: put an imputer first, e.g. "
+               "make_da_pipeline(SimpleImputer(), CORAL(), LogisticRegression()), or drop "
+               "those rows." if what == "NaN" else "Replace or drop them.")
         raise DataValidationError(
             f"X contains {what} values in {rows.size} row(s) (first: {rows[:5].tolist()}). "
-            "Impute or drop them first, e.g. with sklearn.impute.SimpleImputer."
+            + fix
         )
     return X
 
@@ -184,6 +187,7 @@ def check_domain_arrays(
     require_target: bool = True,
     min_classes: int = 2,
     allow_nd: bool = False,
+    allow_nan: bool = False,
     copy: bool = True,
 ):
     """Validate arrays that follow the domain convention and return safe copies.
@@ -207,6 +211,8 @@ def check_domain_arrays(
         Minimum number of distinct source classes for classification labels.
     allow_nd : bool, default=False
         Accept X with more than two dimensions (images for deep methods).
+    allow_nan : bool, default=False
+        Accept NaN (missing values) in X, for a pipeline that imputes them first.
     copy : bool, default=True
         Always return new arrays, so that callers' arrays are never modified.
 
@@ -220,7 +226,7 @@ def check_domain_arrays(
     DataValidationError
         With a message naming the problem and the fix.
     """
-    X = _check_X(X, allow_nd=allow_nd)
+    X = _check_X(X, allow_nd=allow_nd, allow_nan=allow_nan)
     n = X.shape[0]
     if y is not None:
         y = np.asarray(y)

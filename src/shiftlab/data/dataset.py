@@ -9,6 +9,7 @@ copied on construction and every packed array is new.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -97,6 +98,10 @@ class DomainDataset:
         Names of the feature columns and of the classes.
     metadata : dict, optional
         Free-form provenance (source, citation, generator parameters, ...).
+    allow_missing : bool, default=False
+        Accept NaN in X (missing values, e.g. of a user's table). Such a dataset needs
+        an imputing step in its pipelines (a benchmark definition's ``preprocessing``,
+        or e.g. ``make_da_pipeline(SimpleImputer(), CORAL(), LogisticRegression())``).
 
     Examples
     --------
@@ -118,6 +123,7 @@ class DomainDataset:
     feature_names: Sequence[str] | None = None
     target_names: Sequence[str] | None = None
     metadata: dict = field(default_factory=dict)
+    allow_missing: bool = False
 
     def __post_init__(self):
         if not isinstance(self.domains, Mapping) or len(self.domains) < 1:
@@ -153,9 +159,16 @@ class DomainDataset:
             if X.dtype.kind in "biu":
                 X = X.astype(np.float64)
             if X.dtype.kind == "f" and not np.isfinite(X).all():
-                raise DataValidationError(
-                    f"Domain {dname!r}: X contains NaN or infinite values; impute or drop them."
-                )
+                if not self.allow_missing:
+                    raise DataValidationError(
+                        f"Domain {dname!r}: X contains NaN or infinite values; impute or drop "
+                        "them, or pass allow_missing=True and impute inside the pipeline."
+                    )
+                if np.isinf(X).any():
+                    raise DataValidationError(
+                        f"Domain {dname!r}: X contains infinite values; replace them (NaN, "
+                        "a missing value, is accepted with allow_missing=True)."
+                    )
             if n_features is None:
                 n_features = X.shape[1:]
             elif X.shape[1:] != n_features and not self.heterogeneous:
@@ -342,6 +355,7 @@ class DomainDataset:
             feature_names=self.feature_names,
             target_names=self.target_names,
             metadata=dict(self.metadata),
+            allow_missing=self.allow_missing,
         )
 
     # ----------------------------------------------------------------- storage
@@ -350,6 +364,20 @@ class DomainDataset:
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            self._write_npz(fh)
+        tmp.replace(path)
+        return path
+
+    def to_bytes(self) -> bytes:
+        """The dataset as the bytes of the ``.npz`` file :meth:`save` writes."""
+        buffer = io.BytesIO()
+        self._write_npz(buffer)
+        return buffer.getvalue()
+
+    def _write_npz(self, fh) -> None:
         arrays = {}
         for i, (X, y) in enumerate(self.domains.values()):
             arrays[f"X_{i}"] = X
@@ -361,22 +389,22 @@ class DomainDataset:
             "feature_names": list(self.feature_names) if self.feature_names is not None else None,
             "target_names": list(self.target_names) if self.target_names is not None else None,
             "metadata": self.metadata,
+            "allow_missing": self.allow_missing,
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp.replace(path)
-        return path
+        np.savez_compressed(fh, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> DomainDataset:
-        """Read a dataset written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise DataValidationError(f"No dataset file at {path}.")
-        with np.load(path, allow_pickle=False) as data:
+    def load(cls, path: str | Path | bytes) -> DomainDataset:
+        """Read a dataset written by :meth:`save` (or the bytes of :meth:`to_bytes`)."""
+        if isinstance(path, bytes):
+            source, path = io.BytesIO(path), "<bytes>"
+        else:
+            path = Path(path)
+            if not path.exists():
+                raise DataValidationError(f"No dataset file at {path}.")
+            source = path
+        with np.load(source, allow_pickle=False) as data:
             if "__meta__" not in data:
                 raise DataValidationError(
                     f"{path} is not a shiftlab dataset file (no metadata); write it with "
@@ -393,6 +421,7 @@ class DomainDataset:
             feature_names=meta["feature_names"],
             target_names=meta["target_names"],
             metadata=meta["metadata"],
+            allow_missing=meta.get("allow_missing", False),
         )
 
 

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-def prepare_fit(X, y, sample_domain, *, allow_nd: bool = False):
+def prepare_fit(X, y, sample_domain, *, allow_nd: bool = False, allow_nan: bool = False):
     """Validate fit inputs and mask target labels (on copies).
 
     Every ``fit`` of a shiftlab method starts here. Target labels are masked whatever
@@ -55,10 +55,11 @@ def prepare_fit(X, y, sample_domain, *, allow_nd: bool = False):
         raise DataValidationError(
             "fit needs y: source labels, with target labels masked (-1 / NaN)."
         )
-    return check_domain_arrays(X, y, sample_domain, target_labels="mask", allow_nd=allow_nd)
+    return check_domain_arrays(X, y, sample_domain, target_labels="mask", allow_nd=allow_nd,
+                               allow_nan=allow_nan)
 
 
-def prepare_predict(X, sample_domain=None, *, allow_nd: bool = False):
+def prepare_predict(X, sample_domain=None, *, allow_nd: bool = False, allow_nan: bool = False):
     """Validate predict inputs. ``sample_domain=None`` means every sample is target."""
     X, _, sample_domain = check_domain_arrays(
         X,
@@ -67,8 +68,19 @@ def prepare_predict(X, sample_domain=None, *, allow_nd: bool = False):
         require_source=False,
         require_target=False,
         allow_nd=allow_nd,
+        allow_nan=allow_nan,
     )
     return X, sample_domain
+
+
+def _check_imputed(X, step_name: str) -> None:
+    """Rows reaching an adapter or the final estimator must be complete."""
+    if np.issubdtype(np.asarray(X).dtype, np.floating) and np.isnan(X).any():
+        raise DataValidationError(
+            f"X still has missing values (NaN) after step {step_name!r}; the steps before "
+            "the first adapter must impute every missing value: put an imputer first, e.g. "
+            "make_da_pipeline(SimpleImputer(), CORAL(), LogisticRegression())."
+        )
 
 
 class BaseAdapter(BaseEstimator):
@@ -211,14 +223,31 @@ def _steps_set_by(params) -> set[str] | None:
     return None if "steps" in names else names
 
 
-def _transform_steps(steps, X, sample_domain):
-    """Pass validated rows through fitted steps (adapters also receive the domains)."""
-    for _, step in steps:
+def _transform_steps(steps, X, sample_domain, check_after: int = 0):
+    """Pass validated rows through fitted steps (adapters also receive the domains).
+
+    ``check_after=k``: the rows may have missing values, which the first ``k`` steps
+    impute (checked after them).
+    """
+    for i, (name, step) in enumerate(steps):
         if isinstance(step, BaseAdapter):
             X = step.transform(X, sample_domain)
         else:
             X = step.transform(X)
+        if i + 1 == check_after:
+            _check_imputed(X, name)
     return X
+
+
+def _leading_transformers(steps) -> int:
+    """How many plain transformers come before the first adapter (or the final step):
+    the steps that may receive missing values to impute."""
+    n = 0
+    for _, step in steps[:-1]:
+        if isinstance(step, BaseAdapter):
+            break
+        n += 1
+    return n
 
 
 @dataclass
@@ -252,8 +281,9 @@ class PipelinePrefix:
 
     def transform(self, X, sample_domain=None) -> np.ndarray:
         """New rows (``sample_domain=None``: all target) through the prefix's steps."""
-        X, sample_domain = prepare_predict(X, sample_domain)
-        return _transform_steps(self.steps, X, sample_domain)
+        n_impute = _leading_transformers([*self.steps, None])
+        X, sample_domain = prepare_predict(X, sample_domain, allow_nan=n_impute > 0)
+        return _transform_steps(self.steps, X, sample_domain, check_after=n_impute)
 
 
 def _final_has(name):
@@ -391,15 +421,18 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
                 f"n_steps must be in [0, {len(self.steps) - 1}] (the final estimator is "
                 f"never part of a prefix), got {n_steps}."
             )
-        X, y, sample_domain = prepare_fit(X, y, sample_domain)
+        n_impute = _leading_transformers(self.steps)
+        X, y, sample_domain = prepare_fit(X, y, sample_domain, allow_nan=n_impute > 0)
         prefix = PipelinePrefix(
             steps=[], X=X, y=y, sample_domain=sample_domain,
             weights=None, n_features_in=X.shape[1],
         )
-        return self._fit_steps(prefix, self.steps[:n_steps])
+        return self._fit_steps(prefix, self.steps[:n_steps], n_impute)
 
     @staticmethod
-    def _fit_steps(prefix: PipelinePrefix, steps) -> PipelinePrefix:
+    def _fit_steps(prefix: PipelinePrefix, steps, check_after: int = 0) -> PipelinePrefix:
+        """Fit ``steps`` after the prefix's; the rows may have missing values until step
+        ``check_after`` (counted over the whole pipeline), checked complete after it."""
         X, weights = prefix.X, prefix.weights
         fitted = list(prefix.steps)
         for name, step in steps:
@@ -416,6 +449,8 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
                     X = X.copy()
                 X = step.fit_transform(X)
             fitted.append((name, step))
+            if len(fitted) == check_after:
+                _check_imputed(X, name)
         return PipelinePrefix(
             steps=fitted, X=X, y=prefix.y, sample_domain=prefix.sample_domain,
             weights=weights, n_features_in=prefix.n_features_in,
@@ -445,7 +480,7 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
                 )
             _, y, _ = prepare_fit(prefix.X, y, prefix.sample_domain)
             prefix = replace(prefix, y=y)
-        done = self._fit_steps(prefix, self.steps[n:-1])
+        done = self._fit_steps(prefix, self.steps[n:-1], _leading_transformers(self.steps))
         X, y, sample_domain = done.X, done.y, done.sample_domain
         self.n_features_in_ = done.n_features_in
         name, final = self.steps[-1]
@@ -472,8 +507,9 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
     def transform(self, X, sample_domain=None):
         """The representation the final estimator sees (used by feature-based scorers)."""
         check_is_fitted(self, "steps_")
-        X, sample_domain = prepare_predict(X, sample_domain)
-        return _transform_steps(self.steps_[:-1], X, sample_domain)
+        n_impute = _leading_transformers(self.steps_)
+        X, sample_domain = prepare_predict(X, sample_domain, allow_nan=n_impute > 0)
+        return _transform_steps(self.steps_[:-1], X, sample_domain, check_after=n_impute)
 
     def _final_call(self, method, X, sample_domain):
         Xt = self.transform(X, sample_domain)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -154,7 +155,12 @@ def density_ratio(X_source, X_target, X_eval, estimator=None, clip: float = 1e-6
     X_target = np.asarray(X_target, dtype=float).reshape(len(X_target), -1)
     X_eval = np.asarray(X_eval, dtype=float).reshape(len(X_eval), -1)
     if estimator is None:
-        estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        steps = [StandardScaler(), LogisticRegression(max_iter=1000)]
+        if np.isnan(X_source).any() or np.isnan(X_target).any() or np.isnan(X_eval).any():
+            # Rows with missing values (for a pipeline that imputes them itself): the
+            # domain classifier imputes them too.
+            steps.insert(0, SimpleImputer(keep_empty_features=True))
+        estimator = make_pipeline(*steps)
     clf = clone(estimator)
     Xd = np.concatenate([X_source, X_target])
     yd = np.concatenate([np.zeros(len(X_source)), np.ones(len(X_target))])

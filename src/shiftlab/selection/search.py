@@ -62,6 +62,7 @@ from shiftlab.exceptions import (
     DataValidationError,
     MissingOutputsError,
 )
+from shiftlab.selection.ensemble import combine_probabilities
 from shiftlab.selection.metrics import binary_roc_auc, label_metrics
 from shiftlab.selection.records import (
     MODEL_OUTPUTS,
@@ -215,19 +216,8 @@ def _combined_outer_record(outer: dict[int, OuterRecord], weights: np.ndarray) -
              if c in outer and outer[c].pred is not None and outer[c].classes is not None]
     if not parts or len(parts) < len(used):  # a combined candidate was not refitted
         return OuterRecord(candidate=-1, error="not every weighted candidate was refitted")
-    union = np.unique(np.concatenate([np.asarray(r.classes) for r, _ in parts]))
-    total = np.zeros((len(parts[0][0].pred), union.size))
-    for rec, w in parts:
-        if rec.proba is not None:
-            proba = np.asarray(rec.proba, dtype=float)
-        else:
-            proba = (np.asarray(rec.pred)[:, None] == np.asarray(rec.classes)[None, :])
-        cols = np.searchsorted(union, np.asarray(rec.classes))
-        total[:, cols] += w * np.asarray(proba, dtype=float)
-    pred = union[total.argmax(axis=1)]
-    clipped = np.clip(total, 0, None)
-    sums = clipped.sum(axis=1, keepdims=True)
-    proba = np.where(sums > 0, clipped / np.where(sums > 0, sums, 1), 1.0 / union.size)
+    pred, proba, union = combine_probabilities(
+        [(rec.classes, rec.proba, rec.pred, w) for rec, w in parts], len(parts[0][0].pred))
     return OuterRecord(candidate=-1, pred=pred, proba=proba, classes=union)
 
 
@@ -236,8 +226,9 @@ def _check_same_splits(a: OuterSplitSearch, b: OuterSplitSearch, name: str) -> N
     same = a.outer_split == b.outer_split and a.n_inner == b.n_inner and a.kind == b.kind
     if same:
         for ca, cb in zip(a.contexts, b.contexts, strict=True):
-            if not (np.array_equal(ca.X_source_val, cb.X_source_val)
-                    and np.array_equal(ca.X_target_val, cb.X_target_val)):
+            # equal_nan: rows with missing values (a pipeline that imputes them)
+            if not (np.array_equal(ca.X_source_val, cb.X_source_val, equal_nan=True)
+                    and np.array_equal(ca.X_target_val, cb.X_target_val, equal_nan=True)):
                 same = False
                 break
     if not same:
@@ -707,9 +698,28 @@ class OuterSplitSearch:
         return pd.DataFrame(rows)
 
 
-def _prepare(X, y, sample_domain):
-    """Validate arrays; return X, the masked labels, sample_domain and the true labels."""
-    X, y_true, sd = check_domain_arrays(X, y, sample_domain, target_labels="keep")
+def _imputes(estimator) -> bool:
+    """Whether ``estimator`` takes rows with missing values: a DA pipeline whose first
+    steps are plain transformers (an imputer), or an estimator tagged ``allow_nan``."""
+    from sklearn.utils import get_tags
+
+    from shiftlab.methods.base import DAPipeline, _leading_transformers
+
+    if isinstance(estimator, DAPipeline):
+        return _leading_transformers(estimator.steps) > 0
+    try:
+        return bool(get_tags(estimator).input_tags.allow_nan)
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _prepare(X, y, sample_domain, estimator=None):
+    """Validate arrays; return X, the masked labels, sample_domain and the true labels.
+
+    Missing values (NaN) in X are accepted when ``estimator`` imputes them itself.
+    """
+    X, y_true, sd = check_domain_arrays(X, y, sample_domain, target_labels="keep",
+                                        allow_nan=_imputes(estimator))
     kind = label_kind(y_true[sd >= 0])
     y_masked = mask_target_labels(y_true, sd, kind)
     return X, y_masked, sd, y_true, kind
@@ -959,7 +969,7 @@ def evaluate_split(
         failing on some splits only is scored on the others, with a warning.
     """
     _check_estimator(estimator)
-    X, y_masked, sd, y_true, kind = _prepare(X, y, sample_domain)
+    X, y_masked, sd, y_true, kind = _prepare(X, y, sample_domain, estimator)
     search = run_outer_split(
         estimator,
         candidate_list(param_grid),
@@ -1130,7 +1140,7 @@ class DomainSearchCV(BaseEstimator):
         self
         """
         _check_estimator(self.estimator)
-        X, y_m, sd, y_true, kind = _prepare(X, y, sample_domain)
+        X, y_m, sd, y_true, kind = _prepare(X, y, sample_domain, self.estimator)
         self.kind_ = kind
         self.candidates_ = candidate_list(self.param_grid)
         self.scorers_ = resolve_scorers(
@@ -1175,6 +1185,9 @@ class DomainSearchCV(BaseEstimator):
                 )
             )
             self.final_search_ = final
+            if self.refit in getattr(final, "aggregations", {}):
+                self.best_estimator_ = self._ensemble(final, X, y_m, sd)
+                return self
             idx = final.selected[self.refit]
             if idx is None:
                 raise DataValidationError(f"Scorer {self.refit!r} selected no candidate.")
@@ -1183,6 +1196,25 @@ class DomainSearchCV(BaseEstimator):
                 clone(self.estimator).set_params(**self.best_params_final_).fit(X, y_m, sd)
             )
         return self
+
+    def _ensemble(self, final: OuterSplitSearch, X, y_m, sd):
+        """The aggregation's model: its weighted candidates, each fitted on all rows."""
+        from shiftlab.selection.ensemble import WeightedEnsemble
+
+        weights = np.nan_to_num(final.aggregations[self.refit][1])
+        used = np.flatnonzero(weights)
+        if not used.size:
+            raise DataValidationError(f"Aggregation {self.refit!r} gave every candidate a "
+                                      "zero weight.")
+        self.best_params_final_ = {
+            "ensemble": [dict(self.candidates_[c]) for c in used],
+            "weights": [float(weights[c]) for c in used],
+        }
+        # clone again: set_params puts a candidate's step object itself in the pipeline
+        # and then sets its parameters; members sharing that object must not share them.
+        members = [clone(clone(self.estimator).set_params(**self.candidates_[c]))
+                   for c in used]
+        return WeightedEnsemble(members, [float(weights[c]) for c in used]).fit(X, y_m, sd)
 
     def _collect(self) -> None:
         self.results_ = pd.concat([s.table() for s in self.splits_], ignore_index=True)

@@ -380,7 +380,8 @@ class ImportanceWeightedAggregation(PoolAggregation):
 
 # ---------------------------------------------------------------------- pool builder
 def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator, *,
-                standardize: bool = True, random_state: int | None = None):
+                standardize: bool = True, random_state: int | None = None,
+                preprocessing=None):
     """A cross-method candidate pool for :class:`~shiftlab.selection.DomainSearchCV`.
 
     Parameters
@@ -396,11 +397,14 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
     random_state : int, optional
         Given to every method that has a ``random_state`` (an int makes every
         candidate's fit reproducible; ``None`` leaves them unseeded).
+    preprocessing : transformer, optional
+        A first step shared by every candidate, fitted without labels (e.g. the
+        imputer and encoder of :func:`shiftlab.methods.preprocessing.make_preprocessor`).
 
     Returns
     -------
     pipeline : DAPipeline
-        Steps ``[scaler,] adapter, estimator``.
+        Steps ``[preprocessing,] [scaler,] adapter, estimator``.
     param_grid : list of dict
         One grid per method; candidates swap the ``adapter`` step (or, for methods that
         are estimators themselves, the ``estimator`` step).
@@ -414,7 +418,8 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
     if not isinstance(methods, Mapping):
         methods = dict.fromkeys(methods)
     methods = {SOURCE_ONLY: None, **dict(methods)}
-    steps = [("scaler", StandardScaler())] if standardize else []
+    steps = [("preprocessing", preprocessing)] if preprocessing is not None else []
+    steps += [("scaler", StandardScaler())] if standardize else []
     steps += [("adapter", get_method(SOURCE_ONLY).cls()), ("estimator", clone(estimator))]
     grids = []
     for name, grid in methods.items():
