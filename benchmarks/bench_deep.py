@@ -179,7 +179,9 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     args.device = str(device)
     variant = "gpu" if device.type == "cuda" else "cpu"
-    preset = deep.deep_preset(variant)
+    from shiftlab.bench.definition import load_definition
+
+    preset = load_definition(f"deep-{variant}")  # the TOML preset
     names = [s.name for s in deep.list_deep_methods()]
     if args.methods:
         names = [deep.get_deep_method(m.strip()).name for m in args.methods.split(",")]
@@ -195,12 +197,12 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     t_all = time.perf_counter()
     if args.dataset in ("digits", "all"):
-        entry = next(d for d in preset["datasets"] if d["name"] == "mnist_usps")
-        training = dict(entry["training"])
+        entry = next(d for d in preset.datasets if d.name == "mnist_usps")
+        training = dict(entry.training)
         training["input_shape"] = tuple(training["input_shape"])
         if args.epochs:
             training["n_epochs"] = args.epochs
-        cap = args.max_samples or entry["max_samples_per_domain"]
+        cap = args.max_samples or entry.max_samples_per_domain
         domains = load_digits_jda()
         rng = np.random.default_rng(args.seed)
         for src, tgt in (("mnist", "usps"), ("usps", "mnist")):
@@ -211,8 +213,8 @@ def main(argv=None) -> int:
                 Xs, ys, Xt, yt = Xs[i], ys[i], Xt[j], yt[j]
             run_task(f"{src}->{tgt}", Xs, ys, Xt, yt, names, training, args, rows)
     if args.dataset in ("office", "all"):
-        entry = next(d for d in preset["datasets"] if d["name"] == "office_caltech10_googlenet")
-        training = dict(entry["training"])
+        entry = next(d for d in preset.datasets if d.name == "office_caltech10_googlenet")
+        training = dict(entry.training)
         training["hidden_sizes"] = tuple(training["hidden_sizes"])
         if args.epochs:
             training["n_epochs"] = args.epochs

@@ -430,9 +430,9 @@ def _in_child(func, *args):
 #: pairs (summed; none of them calls another).
 PROFILE_SPOTS = {
     "inner fits + outputs (records.fit_candidate)": [("selection/records.py", "fit_candidate")],
-    "CircV backward refits (records.FitCache.run)": [("selection/records.py", "run")],
-    "outer refits (search.OuterSplitSearch.evaluate)": [("selection/search.py", "evaluate")],
-    "IW/DEV weights (records.density_ratio)": [("selection/records.py", "density_ratio")],
+    "CircV backward refits (_refit.FitCache.run)": [("selection/_refit.py", "run")],
+    "outer refits (_outer.OuterSplitSearch.evaluate)": [("selection/_outer.py", "evaluate")],
+    "IW/DEV weights (_context.density_ratio)": [("selection/_context.py", "density_ratio")],
     "save records (store.RunStore.write_records)": [("bench/store.py", "write_records")],
     "  final estimator fits (SVC/LR .fit)": [("sklearn/svm/_base.py", "fit"),
                                              ("linear_model/_logistic.py", "fit")],

@@ -312,3 +312,49 @@ def test_job_warnings_are_recorded_not_printed(tmp_path, recwarn):
     assert "6 computed jobs raised warnings" in str(summary)
     # None reached the console (the test's warning recorder).
     assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_definition_built_from_a_dict_runs(tmp_path):
+    """Its folder keeps the definition's content (there is no file to copy)."""
+    from shiftlab.bench.definition import definition_from_dict
+    from shiftlab.bench.runner import run_benchmark
+
+    definition = definition_from_dict({
+        "benchmark": {"name": "from-dict"},
+        "protocol": {"outer_splits": 2, "inner_splits": 2},
+        "datasets": [{"name": "sim-covariate"}],
+        "methods": {"CORAL": None},
+        "scorers": {"names": ["IW"]},
+        "execution": {"executor": "inprocess"},
+    })
+    summary = run_benchmark(definition, tmp_path / "run", progress=False)
+    assert summary.n_done == summary.n_jobs > 0 and summary.n_failed == 0
+    saved = list((tmp_path / "run").glob("definition*"))
+    assert saved and "from-dict" in saved[0].read_text()
+
+
+def test_a_relative_run_folder_keeps_records_whatever_the_workers_folder(tmp_path,
+                                                                         monkeypatch):
+    """Local workers fork from a server that keeps the folder it started in: a relative
+    run folder must still reach them (as an absolute path), or their records are lost
+    and the pools across methods are skipped."""
+    from shiftlab.bench.definition import definition_from_dict
+    from shiftlab.bench.runner import run_benchmark
+
+    definition = definition_from_dict({
+        "benchmark": {"name": "relative"},
+        "protocol": {"outer_splits": 2, "inner_splits": 2},
+        "datasets": [{"name": "sim-covariate", "tasks": ["source->target"]}],
+        "methods": {"CORAL": None},
+        "scorers": {"names": ["IW"], "pool": ["EnsV"]},
+        "execution": {"executor": "local", "n_jobs": 2},
+    })
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "first")  # the forkserver may start here
+    run_benchmark(definition, "run", progress=False)
+    monkeypatch.chdir(tmp_path / "second")
+    summary = run_benchmark(definition, "run", progress=False)
+    assert summary.n_done == summary.n_jobs > 0
+    assert summary.n_pools == 2 and summary.n_pools_skipped == 0
+    assert list((tmp_path / "second" / "run" / "records").glob("*.pkl"))

@@ -18,7 +18,6 @@ from _deep_task import torch_single_thread  # noqa: E402,F401
 from _results import comparable  # noqa: E402
 from shiftlab.bench.definition import (  # noqa: E402
     DefinitionError,
-    definition_from_dict,
     list_presets,
     load_definition,
 )
@@ -89,33 +88,69 @@ def write_deep(tmp_path: Path, name="tiny-deep.toml", *, n_epochs=2, extra_metho
 
 
 
-def _drop_none(x):
-    """TOML has no null: the presets leave out what the dict sets to None."""
-    if isinstance(x, dict):
-        return {k: _drop_none(v) for k, v in x.items() if v is not None}
-    if isinstance(x, list):
-        return [_drop_none(v) for v in x]
-    return x
-
-
 # --------------------------------------------------------------------- presets
 @pytest.mark.parametrize("variant", ["cpu", "gpu"])
-def test_deep_presets_equal_deep_preset(variant):
+def test_deep_presets_match_the_registry(variant):
+    """The TOML files are the only deep presets: each deep method they run is named by
+    its qualified name, with the registry's grid (GPU) or CPU grid, its setting and its
+    SGD changes. (A method registered later joins them when its tables are added.)"""
     assert f"deep-{variant}" in list_presets()
     text = (resources.files("shiftlab.bench") / "presets" / f"deep-{variant}.toml").read_text()
-    assert tomllib.loads(text) == _drop_none(deep.deep_preset(variant))
+    raw = tomllib.loads(text)["methods"]
+    specs = {s.qualified_name: s for s in deep.list_deep_methods()}
+    assert set(raw) <= set(specs) and len(raw) == 16
+    for qualified, entry in raw.items():
+        spec = specs[qualified]
+        assert "class" not in entry, qualified  # the qualified name says it
+        assert entry["grid"] == (spec.grid if variant == "gpu" else spec.cpu_grid), qualified
+        assert entry.get("setting", spec.setting) == spec.setting, qualified
+        assert entry.get("sgd_training", {}) == spec.sgd_training, qualified
     definition = load_definition(f"deep-{variant}")
-    assert definition.to_dict() == definition_from_dict(deep.deep_preset(variant)).to_dict()
     assert definition.name == f"deep-{variant}" and definition.has_deep
-    assert [m.name for m in definition.methods] == [s.name for s in deep.list_deep_methods()]
+    assert [m.name for m in definition.methods] == [specs[q].name for q in raw]
     assert all(m.deep for m in definition.methods)
     assert definition.execution.device == ("cuda" if variant == "gpu" else "cpu")
-    digits = next(d for d in definition.datasets if d.name == "mnist_usps")
+    assert definition.protocol.outer_splits == 1
+    assert definition.protocol.inner_splits == (5 if variant == "gpu" else 1)
+    by_name = {d.name: d for d in definition.datasets}
+    assert by_name["mnist_usps"].tasks == ("mnist->usps", "usps->mnist")
+    assert len(by_name["office_caltech10_googlenet"].tasks) == 6
+    for dataset in definition.datasets:
+        deep.SourceOnly(**dataset.training)  # valid training parameters
+    digits = by_name["mnist_usps"]
     assert digits.training["backbone"] == "cnn" and digits.training["optimizer"] == "sgd"
+    if variant == "gpu":
+        assert digits.training["lr"] == 0.1
     dann = next(m for m in definition.methods if m.name == "DANN")
     assert dann.sgd_training == {"lr_scale": 0.1, "momentum": 0.9}
     oracle = next(m for m in definition.methods if m.name == "TargetOnly")
     assert oracle.is_baseline and oracle.setting == "oracle"
+
+
+def test_deep_method_forms_give_the_same_keys(tmp_path):
+    """A deep method named "deep:NAME", NAME, or NAME with the older `class` key is the
+    same method: same definition dict, digest and job keys."""
+    old = write_deep(tmp_path)  # [methods.SourceOnly] class = ..., [methods.DANN]
+    new_text = old.read_text().replace(
+        '[methods.SourceOnly]\nclass = "shiftlab.deep.SourceOnly"\n',
+        '[methods."deep:SourceOnly"]\n').replace("[methods.DANN]", '[methods."deep:DANN"]')
+    new_text = new_text.replace("[methods.TargetOnly]",
+                                '[methods.TargetOnly]\nclass = "shiftlab.deep.methods.TargetOnly"')
+    assert new_text.count('"deep:') == 2
+    new = tmp_path / "new.toml"
+    new.write_text(new_text)
+    a, b = load_definition(old), load_definition(new)
+    assert a.to_dict() == b.to_dict() and a.digest() == b.digest()
+    assert [(j.label, j.key) for j in plan_jobs(a)] == [(j.label, j.key) for j in plan_jobs(b)]
+    both = tmp_path / "both.toml"
+    both.write_text(new_text.replace("[scorers]", "[methods.DANN]\n\n[scorers]"))
+    with pytest.raises(DefinitionError, match=r"deep method DANN is given twice"):
+        load_definition(both)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text(new_text.replace('"deep:DANN"', '"deep:CORAL"'))
+    with pytest.raises(DefinitionError, match=r"unknown.toml:\d+: \[methods.deep:CORAL\] "
+                       r"unknown deep method 'CORAL'"):
+        load_definition(unknown)
 
 
 def test_deep_cpu_dry_run_prints_the_plan(tmp_path):

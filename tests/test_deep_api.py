@@ -383,26 +383,31 @@ def test_registry_lookup_and_grids():
     assert isinstance(deep.make_deep_da("MCC", reg=0.1), deep.MCC)
 
 
-@pytest.mark.parametrize("variant", ["cpu", "gpu"])
-def test_deep_preset(variant):
-    preset = deep.deep_preset(variant)
-    assert set(preset) == {"benchmark", "protocol", "datasets", "methods", "scorers", "execution"}
-    assert preset["protocol"]["outer_splits"] == 1
-    by_name = {d["name"]: d for d in preset["datasets"]}
-    assert by_name["mnist_usps"]["tasks"] == ["mnist->usps", "usps->mnist"]
-    assert len(by_name["office_caltech10_googlenet"]["tasks"]) == 6
-    for dataset in preset["datasets"]:
-        deep.SourceOnly(**{k: v for k, v in dataset["training"].items()})  # valid params
-    for name, entry in preset["methods"].items():
-        spec = deep.get_deep_method(name)
-        assert entry["grid"] == (spec.grid if variant == "gpu" else spec.cpu_grid)
-    if variant == "gpu":
-        assert by_name["mnist_usps"]["training"]["lr"] == 0.1
-        assert preset["protocol"]["inner_splits"] == 5
-    preset["methods"].clear()
-    assert deep.deep_preset(variant)["methods"]  # a fresh copy each call
-    with pytest.raises(ValueError, match="variant"):
-        deep.deep_preset("tpu")
+def test_one_namespace_with_the_shallow_methods():
+    """A deep method's qualified name is deep:NAME; bare names shared with a shallow
+    method are the known ones only (a new shared name would change what a bare name in
+    an existing definition means: register it under another name)."""
+    from shiftlab.methods.registry import list_methods
+
+    specs = deep.list_deep_methods()
+    assert all(s.qualified_name == f"deep:{s.name}" for s in specs)
+    assert deep.get_deep_method("deep:DANN") is deep.get_deep_method("DANN")
+    assert deep.get_deep_method("Deep:sourceonly").cls is deep.SourceOnly
+    shallow = {s.name for s in list_methods()}
+    assert shallow & {s.name for s in specs} == {"SourceOnly"}
+    assert not shallow & {s.qualified_name for s in specs}
+    for spec in specs:  # the decorator sits on the class it registers
+        assert spec.cls_name == spec.cls.__name__
+        assert spec.cls.__module__ in ("shiftlab.deep.methods", "shiftlab.deep.source_free",
+                                       "shiftlab.deep.transductive")
+    with pytest.raises(ValueError, match="already registered"):
+        deep.register_deep_method(name="DANN", family="x", setting="unsupervised",
+                                  reference="x")(type("Other", (), {}))
+    with pytest.raises(ValueError, match="not in its grid"):
+        deep.register_deep_method(name="Broken", family="x", setting="unsupervised",
+                                  reference="x", grid={"reg": [1.0]},
+                                  cpu_grid={"reg": [2.0]})(type("Broken", (), {}))
+    assert "Broken" not in {s.name for s in deep.list_deep_methods()}
 
 
 @pytest.mark.parametrize("name", ["DANN", "DeepJDOT", "SPA"])

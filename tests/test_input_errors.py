@@ -113,3 +113,38 @@ def test_zero_feature_X_says_so():
         make_da("CORAL").fit(X0, y, sd)
     with pytest.raises(DataValidationError, match="0 features"):
         DomainSearchCV(make_da("CORAL"), {"coral__reg": [1e-3]}).fit(X0, y, sd)
+
+
+# ------------------------------------------- masked target labels in a model selection
+def test_masked_target_labels_say_why_test_metrics_are_nan():
+    from shiftlab.exceptions import MaskedTargetLabelsWarning
+    from shiftlab.selection import evaluate_split
+
+    X, y, sd = _data()  # target labels masked (-1), as the README's convention has them
+    y_true = np.where(sd < 0, np.arange(40) % 2, y)
+    kw = dict(scorers=["SrcVal"], cv=2, inner_cv=2, random_state=0)
+    grid = {"coral__reg": [1e-3]}
+    with pytest.warns(MaskedTargetLabelsWarning) as record:
+        search = DomainSearchCV(make_da("CORAL"), grid, **kw).fit(X, y, sd)
+    masked = [w for w in record if w.category is MaskedTargetLabelsWarning]
+    assert len(masked) == 1  # once for the search, not once per outer split
+    msg = str(record[0].message)
+    assert "target labels in y are masked" in msg and "cannot be computed" in msg
+    assert "test_accuracy" in msg and "can be used without a test score" in msg
+    assert "pass the true target labels in y" in msg and "masks them itself" in msg
+    # The search still selects; only the test metrics are missing.
+    assert search.results_["test_accuracy"].isna().all()
+    assert search.best_params_["SrcVal"] == [{"coral__reg": 1e-3}] * 2
+    with pytest.warns(MaskedTargetLabelsWarning, match="test metrics"):
+        # Outer split: half of each (domain, class) group, so both parts hold both classes.
+        train = np.r_[0:10, 20:30]
+        evaluate_split(make_da("CORAL"), grid, X, y, sd, train, np.setdiff1d(np.arange(40),
+                       train), scorers=["SrcVal"], inner_cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskedTargetLabelsWarning)
+        # True target labels: test metrics, no warning.
+        search = DomainSearchCV(make_da("CORAL"), grid, **kw).fit(X, y_true, sd)
+        assert search.results_["test_accuracy"].notna().all()
+        # No outer test part (cv=None): no test metric is expected, nothing to say.
+        DomainSearchCV(make_da("CORAL"), grid, scorers=["SrcVal"], cv=None, inner_cv=2,
+                       random_state=0).fit(X, y, sd)

@@ -86,7 +86,7 @@ def test_catalog_files_match_shared_snapshot(shared_data_home):
 
 def test_catalog_entries_are_consistent():
     names = dataset_names()
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     for info in catalog():
         assert tuple(info.sizes) == info.domains
         assert info.n_samples == sum(info.sizes.values())
@@ -509,6 +509,36 @@ def test_load_dataset_matches_catalog_sizes():
         assert ds.n_features == info.n_features, info.name
         assert len(ds.target_names) == info.n_classes, info.name
         assert ds.metadata["files"] == {f.path: f.sha256 for f in info.files if f.required}
+
+
+def test_every_dataset_registers_next_to_its_loader():
+    """One registry, one name space: catalog loaders (with their catalog entry attached),
+    embedded datasets and the simulated shifts."""
+    from shiftlab.bench.datasets import available_dataset_names
+    from shiftlab.data import embedded, loaders, simulate
+    from shiftlab.data.registry import get_dataset, list_datasets, register_dataset
+
+    names = [e.name for e in list_datasets()]
+    assert names == available_dataset_names() and len(names) == len(set(names))
+    assert [e.name for e in list_datasets("catalog")] == dataset_names()
+    for entry in list_datasets("catalog"):
+        assert entry.info is dataset_info(entry.name)
+        assert entry.loader is getattr(loaders, entry.info.loader)
+    assert get_dataset("digits-shift").loader is embedded.load_digits_shift
+    assert get_dataset("digits-shift").seeded
+    assert not get_dataset("breast-cancer-shift").seeded
+    assert names[:8] == [f"{k}-{s}" for k in ("sim", "gauss") for s in simulate.SHIFT_KINDS]
+    sim = get_dataset("sim-target")
+    assert sim.loader is simulate.make_shifted_blobs and dict(sim.params) == {"shift": "target"}
+    assert sim.info is None and "shift" not in sim.options()
+    with pytest.raises(UnknownNameError, match="Did you mean 'mushrooms'"):
+        get_dataset("mushroms")
+    with pytest.raises(ValueError, match="already registered"):
+        register_dataset("digits-shift", kind="embedded")(lambda **kw: None)
+    with pytest.raises(ValueError, match="names the loader 'load_mushrooms'"):
+        register_dataset("mushrooms", kind="catalog")(lambda **kw: None)
+    with pytest.raises(ValueError, match="not a catalog name"):
+        register_dataset("no-such-entry", kind="catalog")(lambda **kw: None)
 
 
 def test_load_dataset_rejects_unknown_option():

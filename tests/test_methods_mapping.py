@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.linalg import cholesky
 from scipy.optimize import check_grad
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -570,3 +571,83 @@ def test_every_method_class_is_importable_from_shiftlab_methods():
     from shiftlab.methods import CORAL, KMM  # noqa: F401
     with pytest.raises(AttributeError):
         methods.NotAMethod  # noqa: B018
+
+
+# ------------------------------------------------- fast linear algebra (issue #19)
+def _old_sym_pow(C, *powers):
+    """The formula CORAL and LinOT used before issue #19: one ``scipy.linalg.eigh``
+    (MRRR) per matrix function, eigenvalues floored at 1e-12 of the largest."""
+    from scipy.linalg import eigh
+
+    w, V = eigh(C)
+    w = np.maximum(w, max(float(w.max()), 0.0) * 1e-12 + np.finfo(np.float64).tiny)
+    out = [(V * w**p) @ V.T for p in powers]
+    return out[0] if len(out) == 1 else out
+
+
+def _old_linear_ot(cov_s, cov_t):
+    s_half, s_ihalf = _old_sym_pow(cov_s, 0.5, -0.5)
+    A = s_ihalf @ _old_sym_pow(s_half @ cov_t @ s_half, 0.5) @ s_ihalf
+    return 0.5 * (A + A.T)
+
+
+def _random_linear_task(seed, n=300, d=12):
+    rng = np.random.default_rng(seed)
+    Xs = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+    Xt = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d)
+    X = np.vstack([Xs, Xt])
+    y = np.r_[rng.integers(0, 3, n), -np.ones(n, dtype=int)]
+    sd = np.r_[np.ones(n, dtype=int), -np.ones(n, dtype=int)]
+    return X, y, sd
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("reg", ["auto", None, 0.3])
+def test_coral_map_equals_the_previous_formula(seed, reg):
+    X, y, sd = _random_linear_task(seed)
+    ad = CORAL(reg=reg)
+    Xa = ad.fit_transform(X, y, sd)
+    A_old = _old_sym_pow(ad.cov_source_, -0.5) @ _old_sym_pow(ad.cov_target_, 0.5)
+    np.testing.assert_allclose(ad.A_, A_old, rtol=0, atol=1e-8 * np.abs(A_old).max())
+    s = sd >= 0
+    np.testing.assert_allclose(Xa[s], (X[s] - X[s].mean(0)) @ A_old, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("reg", [1e-8, 0.1, 10.0, 0.0])  # 0: the eigendecomposition path
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_ot_map_equals_the_previous_formula(seed, reg, bias, monkeypatch):
+    from shiftlab.methods.mapping import _common
+
+    calls = []
+    monkeypatch.setattr(_common, "cholesky",
+                        lambda *a, **k: calls.append(1) or cholesky(*a, **k))
+    X, y, sd = _random_linear_task(seed)
+    ad = LinearOTMapping(reg=reg, bias=bias)
+    Xa = ad.fit_transform(X, y, sd)
+    assert bool(calls) == (reg > 0)  # the Cholesky form, or two eigendecompositions
+    A_old = _old_linear_ot(ad.cov_source_, ad.cov_target_)
+    np.testing.assert_allclose(ad.A_, A_old, rtol=0, atol=1e-8 * np.abs(A_old).max())
+    s = sd >= 0
+    b_old = ad.mean_target_ - ad.mean_source_ @ A_old
+    np.testing.assert_allclose(Xa[s], X[s] @ A_old + b_old, rtol=0, atol=1e-8)
+
+
+def test_side_by_side_dense_jobs_equal_sequential_ones():
+    from threadpoolctl import threadpool_limits
+
+    from shiftlab.methods.mapping import _dense_jobs, _side_by_side_workers, _sym_pow
+
+    rng = np.random.default_rng(0)
+    mats = [(lambda Z: Z.T @ Z / 50)(rng.normal(size=(50, 40))) for _ in range(3)]
+    jobs = [lambda C=C, p=p: _sym_pow(C, p) for C, p in zip(mats, (0.5, -0.5, 1.0),
+                                                              strict=True)]
+    with threadpool_limits(limits=2, user_api="blas"):  # two BLAS threads: two workers
+        if _side_by_side_workers() != 2:
+            pytest.skip("BLAS is not OpenBLAS with pthreads: no side-by-side jobs")
+        together = _dense_jobs(40, *jobs)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _side_by_side_workers() == 1  # e.g. in a joblib worker: one at a time
+        apart = [job() for job in jobs]
+    for a, b in zip(together, apart, strict=True):
+        np.testing.assert_array_equal(a, b)

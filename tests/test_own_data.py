@@ -282,7 +282,8 @@ def test_own_table_end_to_end_as_the_readme_shows(tmp_path, monkeypatch):
 
     results = RunStore(run_dir).results()
     assert (results["selection_metric"].isin(["", "balanced_accuracy"])).all()
-    assert "shiftlab: EnsV" in set(results["method"])
+    assert set(results["data_sha256"]) == {file_sha256(tmp_path / "clinics.csv")}
+    assert "shiftlab: EnsV" in set(results["method"]), outputs[1]
     assert (run_dir / "report.html").is_file()
 
     card = (tmp_path / "clinic.card.md").read_text()

@@ -41,21 +41,20 @@ from shiftlab.data.simulate import make_shifted_blobs
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods import DAPipeline, make_da, make_da_pipeline
 from shiftlab.selection import (
-    CandidateRecord,
     CircularValidation,
     DeepEmbeddedValidation,
     ImportanceWeighted,
     MixVal,
     SourceAccuracy,
-    SplitContext,
-    SplitLabels,
     StratifiedDomainShuffleSplit,
     SupervisedOracle,
     evaluate_split,
     get_scorer,
-    resolve_scorers,
 )
 from shiftlab.selection import metrics as M
+from shiftlab.selection._context import SplitContext, SplitLabels
+from shiftlab.selection._protocol import resolve_scorers
+from shiftlab.selection.records import CandidateRecord
 
 if sys.version_info >= (3, 11):
     import tomllib

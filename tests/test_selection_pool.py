@@ -17,12 +17,12 @@ from shiftlab.selection import (
     DomainSearchCV,
     EnsembleValidation,
     ImportanceWeightedAggregation,
-    OuterSplitSearch,
     StratifiedDomainShuffleSplit,
     evaluate_split,
     get_scorer,
     method_pool,
 )
+from shiftlab.selection._outer import OuterSplitSearch
 from shiftlab.selection.records import CandidateRecord, SplitContext
 
 METHODS = {"CORAL": {"reg": [1e-3, 1.0]}, "SA": {"n_components": [1, 2]},

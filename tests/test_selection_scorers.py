@@ -14,11 +14,9 @@ from shiftlab.exceptions import TargetLabelLeakError, UnknownNameError
 from shiftlab.methods import make_da_pipeline
 from shiftlab.selection import (
     BatchNuclearNorm,
-    CandidateRecord,
     CircularValidation,
     ClassAMI,
     DeepEmbeddedValidation,
-    FitCache,
     ImportanceWeighted,
     MaNo,
     MixVal,
@@ -26,14 +24,14 @@ from shiftlab.selection import (
     RankConsensus,
     SoftNeighborhoodDensity,
     SourceAccuracy,
-    SplitContext,
-    SplitLabels,
     SupervisedOracle,
-    density_ratio,
     get_scorer,
     list_scorers,
     make_scorer,
 )
+from shiftlab.selection._context import SplitContext, SplitLabels, density_ratio
+from shiftlab.selection._refit import FitCache
+from shiftlab.selection.records import CandidateRecord
 
 
 def _ctx(y_source_val=(0, 1, 1, 0), n_target=4, weights=None, **kw):
@@ -353,6 +351,35 @@ def test_registry_names_aliases_and_suggestions():
         get_scorer("PEE")
     custom = make_scorer(lambda r, c: 1.0, name="one")
     assert get_scorer(custom) is custom and custom.greater_is_better
+
+
+def test_scorers_register_next_to_their_class():
+    """Each scorer class carries its registration (a decorator); variants fix arguments."""
+    from shiftlab.selection import scorers as sc
+    from shiftlab.selection import selectors
+
+    assert sc._FACTORIES["PE"] is sc.PredictionEntropy
+    assert sc._FACTORIES["EnsV"] is selectors.EnsembleValidation
+    assert get_scorer("dev_normalized").normalize == "max"
+    assert get_scorer("DEV").normalize != "max"
+    assert (get_scorer("mixval_intra").ice, get_scorer("MixVal-inter").ice) == ("intra", "inter")
+    with pytest.raises(TypeError):  # a variant's fixed argument cannot be given again
+        get_scorer("DEVN", normalize="none")
+    with pytest.raises(ValueError, match="already an alias of 'PE'"):
+        sc.register_scorer("entropy", sc.PredictionEntropy)
+    before = list_scorers()
+    try:
+        @sc.register_scorer("PE-test", aliases=("pe_test_alias",))
+        class _Test(sc.PredictionEntropy):
+            pass
+
+        assert type(get_scorer("pe_test_alias")) is _Test
+        assert list_scorers()[: len(before) - 2] == before[:-2]
+    finally:
+        sc._FACTORIES.pop("PE-test")
+        sc._ALIASES.pop("pe-test")
+        sc._ALIASES.pop("pe_test_alias")
+    assert list_scorers() == before
 
 
 def test_dev_feature_space_weights_and_decision_only_models():

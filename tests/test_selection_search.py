@@ -19,12 +19,12 @@ from shiftlab.methods import DAPipeline, make_da
 from shiftlab.selection import (
     CircularValidation,
     DomainSearchCV,
-    OuterSplitSearch,
     StratifiedDomainShuffleSplit,
     evaluate_split,
     make_scorer,
-    resolve_scorers,
 )
+from shiftlab.selection._outer import OuterSplitSearch
+from shiftlab.selection._protocol import resolve_scorers
 
 # Columns that must not move when target labels of the outer-train part change.
 REALISTIC_COLUMNS = [
@@ -218,44 +218,49 @@ def test_label_free_leading_steps_are_fitted_once_per_set_of_rows(data, outer):
 
 
 def test_pipeline_prefix_completes_to_the_plain_fit(data):
+    from shiftlab.methods.base import _fit_prefix
+    from shiftlab.selection._fastpath import PipelineRunner, RowSet
+
     X, y, sd = data
     y = mask_target_labels(y, sd)
     pipe = _scaled_pipe()
-    assert pipe.shareable_prefix() == 1
-    assert pipe.shareable_prefix({"coral__assume_centered": True}) == 1
-    assert pipe.shareable_prefix({"scale__with_mean": False}) == 0
-    assert pipe.shareable_prefix({"steps": pipe.steps}) == 0
-    assert _scaled_pipe(UnsharedPipeline).shareable_prefix() == 0
-    prefix = pipe.fit_prefix(X, y, sd)
-    assert [name for name, _ in prefix.steps] == ["scale"]
+    runner = PipelineRunner(pipe)
+    assert runner.shared_steps() == 1
+    assert runner.shared_steps({"coral__assume_centered": True}) == 1
+    assert runner.shared_steps({"scale__with_mean": False}) == 0
+    assert runner.shared_steps({"steps": pipe.steps}) == 0
+    assert PipelineRunner(_scaled_pipe(UnsharedPipeline)).shared_steps() == 0
     plain = clone(pipe).fit(X, y, sd)
-    completed = clone(pipe).fit_after(prefix)
+    rows = RowSet(X, y, sd, {"all": (X, sd)})
+    CountingScaler.n_fit = 0
+    fitted = runner.fit(runner.candidate({}), {}, rows)
+    params = {"coral__assume_centered": True}
+    other = runner.fit(runner.candidate(params), params, rows)
+    assert CountingScaler.n_fit == 1 and other.shared is fitted.shared  # once per row set
+    prefix, completed = fitted.shared.prefix, fitted.model
+    assert [name for name, _ in prefix.steps] == ["scale"]
     assert completed.steps_[0][1] is prefix.steps[0][1]  # shared, not refitted
     np.testing.assert_array_equal(completed.predict_proba(X, sd), plain.predict_proba(X, sd))
-    skipped = completed.final_outputs(prefix.transform(X, sd), sd, ("predict_proba",),
-                                      skip_steps=1)
+    skipped = runner.outputs(fitted, ("predict_proba",))["all"]
     np.testing.assert_array_equal(skipped["predict_proba"], plain.predict_proba(X, sd))
     np.testing.assert_array_equal(skipped["features"], plain.transform(X, sd))
     # Same rows, other labels (circular validation's pseudo-labels).
     y_other = np.where(sd >= 0, 1 - y, y)
     np.testing.assert_array_equal(
-        clone(pipe).fit_after(prefix, y=y_other).predict(X, sd),
+        runner.fit(runner.candidate({}), {}, rows, y=y_other).model.predict(X, sd),
         clone(pipe).fit(X, y_other, sd).predict(X, sd),
     )
     # A transformer after the prefix that scales in place leaves the shared rows alone.
     in_place = DAPipeline([("scale", StandardScaler()), ("again", StandardScaler(copy=False)),
                            ("logisticregression", LogisticRegression())])
-    shared = in_place.fit_prefix(X, y, sd, 1)
+    shared = _fit_prefix(in_place.steps, X, y, sd, 1)
     rows_before = shared.X.copy()
-    clone(in_place).fit_after(shared)
+    clone(in_place)._fit_from(shared)
     np.testing.assert_array_equal(shared.X, rows_before)
     with pytest.raises(ValueError, match="starts with"):
-        make_da("CORAL", LogisticRegression()).fit_after(prefix)
+        make_da("CORAL", LogisticRegression())._fit_from(prefix)
     with pytest.raises(ValueError, match="n_steps must be in"):
-        pipe.fit_prefix(X, y, sd, 3)
-    adapter_prefix = pipe.fit_prefix(X, y, sd, 2)
-    with pytest.raises(ValueError, match="label-free"):
-        clone(pipe).fit_after(adapter_prefix, y=y_other)
+        _fit_prefix(pipe.steps, X, y, sd, 3)
 
 
 class _Opaque:
@@ -281,9 +286,11 @@ class _Opaque:
 def test_stacked_outputs_equal_those_of_separate_calls(data, method):
     # A DAPipeline's records come from one call on source, target and MixVal rows
     # stacked, other models' from one call per part and output: same numbers.
+    from shiftlab.selection._fastpath import Fitted, PlainRunner
     from shiftlab.selection.records import (
         CandidateRecord,
         SplitContext,
+        _candidate_rows,
         _fill_record,
         fit_candidate,
     )
@@ -297,7 +304,8 @@ def test_stacked_outputs_equal_those_of_separate_calls(data, method):
                        *make_da(method, LogisticRegression()).steps])
     stacked = fit_candidate(pipe, {}, 0, ctx, store_estimator=True)
     separate = CandidateRecord(0, {}, 0)
-    _fill_record(separate, _Opaque(stacked.estimator), ctx, store_features=True)
+    opaque = Fitted(_Opaque(stacked.estimator), _candidate_rows(ctx))
+    _fill_record(separate, PlainRunner(None), opaque, ctx, store_features=True)
     for name in ("pred_source_val", "pred_target_val", "proba_source_val", "proba_target_val",
                  "decision_source_val", "decision_target_val", "features_source_val",
                  "features_target_val", "pred_target_mix", "classes"):
@@ -580,16 +588,16 @@ def test_failing_candidate_scores_nan_and_is_never_selected(data, outer):
 def test_density_ratio_weights_are_fitted_once_per_split(data, outer, monkeypatch):
     # Count the calls (the real function still runs): IW, DEV and DEVN of 4 candidates on
     # 2 inner splits share one weight estimate per split.
-    from shiftlab.selection import records
+    from shiftlab.selection import _context
 
     calls = []
-    real = records.density_ratio
+    real = _context.density_ratio
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(records, "density_ratio", counting)
+    monkeypatch.setattr(_context, "density_ratio", counting)
     X, y, sd = data
     train, test = outer
     evaluate_split(_pipe(), GRID, X, y, sd, train, test, scorers=["IW", "DEV", "DEVN"],

@@ -266,6 +266,8 @@ def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, re
             + (f"; estimated {eta:.0f} s" if eta is not None else
                "; no timing known yet for an estimate")
         )
+        for note in getattr(summary, "notes", []):
+            click.echo(f"note: {note}")
         return
     click.echo(str(summary))
     for failure in summary.failures[:10]:
@@ -459,7 +461,8 @@ def list_(what):
             table.caption = "deep methods: install shiftlab[deep] (torch) to list them"
         else:
             for spec in list_deep_methods():
-                table.add_row(spec.name, f"deep {spec.family}", spec.setting, spec.reference)
+                table.add_row(spec.qualified_name, f"deep {spec.family}", spec.setting,
+                              spec.reference)
     elif what == "scorers":
         from shiftlab.selection import get_scorer, list_scorers
 

@@ -3,7 +3,9 @@
 Every error a user can trigger with bad input derives from :class:`ShiftlabError`
 and its message names the problem *and* the fix. The classes also derive from the
 matching built-in (``ValueError``, ``KeyError``, ...) so that generic handlers and
-scikit-learn's own checks keep working.
+scikit-learn's own checks keep working. Warnings about results a user should not trust
+as they are (:class:`DegeneratePriorWarning`, :class:`MaskedTargetLabelsWarning`) are
+``UserWarning`` subclasses, so that they can be filtered one by one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ __all__ = [
     "ChecksumError",
     "DataValidationError",
     "DatasetNotAvailableError",
+    "DegeneratePriorWarning",
     "DownloadError",
+    "MaskedTargetLabelsWarning",
     "MissingOutputsError",
     "ShiftlabError",
     "TargetLabelLeakError",
@@ -80,6 +84,22 @@ class DownloadError(ShiftlabError, OSError):
 
 class ChecksumError(ShiftlabError, OSError):
     """A file's sha256 sum differs from the one recorded in the catalog."""
+
+
+class DegeneratePriorWarning(UserWarning):
+    """A label-shift estimator's target class prior is on the boundary of the simplex.
+
+    Some class is estimated at (about) zero, so its source rows get (about) zero weight
+    and prior-corrected probabilities never predict it. Unless the target really lacks
+    that class, this usually means a poorly calibrated classifier, or a shift that is not
+    label shift.
+    """
+
+
+class MaskedTargetLabelsWarning(UserWarning):
+    """The target labels a model selection was given are masked, so its test metrics
+    (target accuracy, ...) cannot be computed and are NaN. Selection itself never reads
+    target labels and still works."""
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

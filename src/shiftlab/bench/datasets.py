@@ -1,15 +1,13 @@
 """Resolve the datasets a benchmark definition names into DomainDatasets.
 
-Four sources of datasets exist:
-
-* simulated shifts: ``sim-<shift>`` (SKADA-Bench's 2-D generators) and ``gauss-<shift>``
-  (the high-dimensional generator), for shift in covariate, target, conditional, subspace;
-* datasets embedded in scikit-learn: ``digits-shift``, ``breast-cancer-shift``;
-* every real dataset of the catalog (read from the data home);
-* a user's own table (``file = "..."``; see :mod:`shiftlab.data.tables`), parsed once by
-  the driver when the definition is loaded; the parsed dataset travels with the jobs as
-  bytes (:attr:`~shiftlab.bench.definition.DatasetSpec.table`), so workers need no
-  shared file system.
+Names are resolved through :mod:`shiftlab.data.registry`, where every generator and
+loader registers itself: simulated shifts (``sim-<shift>``, ``gauss-<shift>``), the
+datasets embedded in scikit-learn (``digits-shift``, ``breast-cancer-shift``) and every
+real dataset of the catalog (read from the data home). The other source is a user's own
+table (``file = "..."``; see :mod:`shiftlab.data.tables`), parsed once by the driver when
+the definition is loaded; the parsed dataset travels with the jobs as bytes
+(:attr:`~shiftlab.bench.definition.DatasetSpec.table`), so workers need no shared file
+system.
 
 Loading is memoised per process, so the jobs of one dataset that land on the same
 worker load it once.
@@ -24,60 +22,22 @@ import json
 import numpy as np
 
 from shiftlab.data.dataset import DomainDataset
-from shiftlab.exceptions import unknown_name
+from shiftlab.data.registry import get_dataset, list_datasets
 
 __all__ = [
     "available_dataset_names", "dataset_fingerprint", "load_benchmark_dataset", "load_spec",
     "spec_fingerprint",
 ]
 
-SHIFTS = ("covariate", "target", "conditional", "subspace")
-
-
-def _simulated(kind: str, shift: str, options: dict) -> DomainDataset:
-    from shiftlab.data import simulate
-
-    if kind == "sim":
-        return simulate.make_shifted_blobs(shift, **options)
-    return simulate.make_shifted_gaussians(shift, **options)
-
-
-def _embedded(name: str, options: dict) -> DomainDataset:
-    from shiftlab.data import embedded
-
-    builder = {
-        "digits-shift": embedded.load_digits_shift,
-        "breast-cancer-shift": embedded.load_breast_cancer_shift,
-    }[name]
-    return builder(**options)
-
-
-def _catalog_names() -> list[str]:
-    from shiftlab.data.catalog import catalog
-
-    return [info.name for info in catalog()]
-
 
 def available_dataset_names() -> list[str]:
-    """Every dataset name a definition may use."""
-    names = [f"{k}-{s}" for k in ("sim", "gauss") for s in SHIFTS]
-    names += ["digits-shift", "breast-cancer-shift"]
-    return names + _catalog_names()
+    """Every dataset name a definition may use (registered in :mod:`shiftlab.data.registry`)."""
+    return [entry.name for entry in list_datasets()]
 
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(name: str, options_json: str) -> DomainDataset:
-    options = json.loads(options_json)
-    kind, _, rest = name.partition("-")
-    if kind in ("sim", "gauss") and rest in SHIFTS:
-        return _simulated(kind, rest, options)
-    if name in ("digits-shift", "breast-cancer-shift"):
-        return _embedded(name, options)
-    if name in _catalog_names():
-        from shiftlab.data.loaders import load_dataset
-
-        return load_dataset(name, **options)
-    raise unknown_name("dataset", name, available_dataset_names())
+    return get_dataset(name).load(**json.loads(options_json))
 
 
 @functools.lru_cache(maxsize=8)
@@ -103,8 +63,7 @@ def load_benchmark_dataset(
 ) -> DomainDataset:
     """Load a dataset by benchmark name, optionally subsampling each domain (stratified)."""
     options = dict(options or {})
-    kind = name.partition("-")[0]
-    if kind in ("sim", "gauss") or name == "digits-shift":
+    if get_dataset(name).seeded:
         # Generators must draw the same data in every worker: seed them from the
         # protocol unless the definition gives a seed.
         options.setdefault("random_state", random_state)
@@ -158,10 +117,8 @@ def spec_fingerprint(spec) -> str:
 def dataset_fingerprint(name: str, options: dict | None = None) -> str:
     """A short hash identifying the data a job reads (name, options and file sums)."""
     payload = {"name": name, "options": options or {}}
-    if name in _catalog_names():
-        from shiftlab.data.catalog import dataset_info
-
-        info = dataset_info(name).to_dict()
-        payload["files"] = sorted(f["sha256"] for f in info.get("files", []))
+    catalog = {entry.name: entry for entry in list_datasets("catalog")}
+    if name in catalog:
+        payload["files"] = sorted(f.sha256 for f in catalog[name].info.files)
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

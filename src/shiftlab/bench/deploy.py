@@ -305,7 +305,7 @@ def select_model(
     from shiftlab.bench.datasets import load_spec
     from shiftlab.bench.definition import POOL_ONLY_SCORERS, load_definition
     from shiftlab.bench.jobs import preprocessing_step
-    from shiftlab.bench.planner import job_scorer, version_info
+    from shiftlab.bench.planner import job_scorer, pooled, version_info
     from shiftlab.data.dataset import Task
     from shiftlab.selection import DomainSearchCV, get_scorer, method_pool
     from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
@@ -344,9 +344,11 @@ def select_model(
     names = list(dict.fromkeys([*realistic, selector]))
     scorers = [job_scorer(n, defn.selection_metric, ds.label_kind) for n in names]
 
-    methods = {m.name: m.grid for m in defn.methods if not (m.deep or m.is_baseline)}
+    # The methods of the run's pools (capped methods are left out, as there).
+    methods = {m.name: m.grid for m in defn.methods if pooled(m)}
     if not methods:
-        raise DataValidationError("The definition has no shallow method to select among.")
+        raise DataValidationError("The definition has no shallow method to select among "
+                                  "(capped methods, max_samples_per_domain, are left out).")
     template = _template_job(defn, spec, task)
     estimator = template.estimator.build()
     pipe, grids = method_pool(methods, estimator, standardize=template.estimator.standardize,

@@ -9,6 +9,9 @@ scorers receive masked labels through :func:`shiftlab.selection.evaluate_split`,
 ``Train Tgt`` baseline (and its deep counterpart, the ``TargetOnly`` oracle) is the one
 place that fits on target labels, by definition.
 
+A method with ``max_samples_per_domain`` is fitted on a capped outer-train part
+(:func:`fit_indices`) and evaluated on the whole outer test part, as every method is.
+
 Deep methods (:mod:`shiftlab.deep`) run through the same selection protocol: the deep
 estimator itself is the candidate (no scaler, no base estimator); its ``predict_proba``
 and ``transform`` (the extractor's features) feed the scorers.
@@ -30,17 +33,18 @@ from sklearn.preprocessing import StandardScaler
 
 from shiftlab.bench.datasets import load_spec
 from shiftlab.bench.planner import Job, job_scorer
-from shiftlab.bench.provenance import with_provenance
+from shiftlab.bench.provenance import method_role, with_provenance
 from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
 from shiftlab.methods.base import make_da_pipeline, seeded
 from shiftlab.selection import evaluate_split
-from shiftlab.selection.search import OuterRecord, OuterSplitSearch, target_metrics
+from shiftlab.selection._table import SOURCE_ONLY, baseline_row
+from shiftlab.selection.search import OuterSplitSearch
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
 
 __all__ = [
-    "JobResult", "build_estimator", "job_seed", "outer_split_indices", "outer_splits",
-    "preprocessing_step", "rescore_job", "run_job",
+    "JobResult", "build_estimator", "fit_indices", "job_seed", "outer_split_indices",
+    "outer_splits", "preprocessing_step", "rescore_job", "run_job",
 ]
 
 
@@ -67,6 +71,52 @@ def outer_splits(protocol, y_true, sample_domain) -> list[tuple[np.ndarray, np.n
 def outer_split_indices(job: Job, y_true, sample_domain):
     """The job's outer (train, test) split (see :func:`outer_splits`)."""
     return outer_splits(job.protocol, y_true, sample_domain)[job.outer_split]
+
+
+def fit_indices(job: Job, y_masked, sample_domain, train_idx) -> np.ndarray:
+    """The outer-train rows a job's method is fitted on (inner splits and refits).
+
+    ``train_idx`` itself, unless the method sets ``max_samples_per_domain = N``: then
+    each domain keeps at most ``N`` of its rows, drawn from the job's seed (the same
+    rows for every method of the task and outer split), stratified on the class in
+    source domains (proportional allocation, largest remainders) and uniformly in target
+    domains, whose labels are masked. The rows keep their order in ``train_idx``. The
+    outer test rows are not capped: the method is scored on the same rows as the others.
+    """
+    train_idx = np.asarray(train_idx)
+    cap = job.method.max_samples_per_domain
+    if cap is None:
+        return train_idx
+    sd = np.asarray(sample_domain)[train_idx]
+    y = np.asarray(y_masked)[train_idx]
+    classes = label_kind(y[sd >= 0]) == "classification"
+    rng = np.random.default_rng(job_seed(job))
+    keep = np.ones(train_idx.size, dtype=bool)
+    for domain in np.unique(sd):
+        pos = np.flatnonzero(sd == domain)
+        if pos.size <= cap:
+            continue
+        stratify = classes and domain >= 0
+        chosen = _stratified_choice(pos, y[pos] if stratify else None, cap, rng)
+        keep[pos] = False
+        keep[chosen] = True
+    return train_idx[keep]
+
+
+def _stratified_choice(pos: np.ndarray, labels, n: int, rng) -> np.ndarray:
+    """``n`` of the positions ``pos``, each class (of ``labels``, None: one class) given
+    its proportional share, the remainders to the largest fractions (ties: class order)."""
+    if labels is None:
+        return rng.choice(pos, n, replace=False)
+    classes, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse, minlength=classes.size)
+    quota = counts * (n / pos.size)
+    take = np.floor(quota).astype(np.int64)
+    rest = n - int(take.sum())
+    if rest:
+        take[np.argsort(-(quota - take), kind="stable")[:rest]] += 1
+    return np.concatenate([rng.choice(pos[inverse == k], take[k], replace=False)
+                           for k in range(classes.size)])
 
 
 def _build_deep(job: Job):
@@ -158,13 +208,14 @@ def _mark_running(job: Job) -> None:
 def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd.DataFrame:
     """Train Src (source labels only), or Train Tgt / deep TargetOnly (the oracle bound)."""
     pipe, _ = build_estimator(job)
+    role = method_role(job.method)
     tr_sd = sd[train_idx]
     test_tgt = test_idx[sd[test_idx] < 0]
     start = time.perf_counter()
     if job.method.deep:  # the deep oracle reads target labels only through this argument
         model = clone(pipe).fit(X[train_idx], y_masked[train_idx], sample_domain=tr_sd,
                                 oracle_target_labels=y_true[train_idx])
-    elif job.method.name == "Train Src":
+    elif role == SOURCE_ONLY:
         model = clone(pipe).fit(X[train_idx], y_masked[train_idx], sample_domain=tr_sd)
     else:
         tgt = train_idx[tr_sd < 0]
@@ -176,22 +227,11 @@ def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd
             model = make_pipeline(*[clone(step) for _, step in pipe.steps[:-1]], model)
         model.fit(X[tgt], y_true[tgt])
     fit_time = time.perf_counter() - start
-    rec = OuterRecord(candidate=0, pred=model.predict(X[test_tgt]), fit_time=fit_time,
-                      classes=getattr(model, "classes_", None))
-    if hasattr(model, "predict_proba"):
-        rec.proba = model.predict_proba(X[test_tgt])
-    kind = label_kind(y_true)
-    metrics = target_metrics(kind, y_true[test_tgt], rec)
-    if kind == "classification" and len(test_tgt):
-        # What predicting the most frequent target class scores: the report flags a
-        # base estimator that does no better even with target labels (Train Tgt).
-        _, counts = np.unique(y_true[test_tgt], return_counts=True)
-        metrics["test_majority_rate"] = float(counts.max() / counts.sum())
-    oracle = job.method.name == "Train Tgt" or job.method.setting == "oracle"
-    row = {"outer_split": job.outer_split, "candidate": 0, "params": "{}",
-           "scorer": "none", "oracle": oracle, "inner_score": np.nan,
-           "inner_score_std": np.nan, "n_inner": 0, "rank": 1.0, "selected": True,
-           **metrics, "mean_fit_time": fit_time}
+    pred = model.predict(X[test_tgt])
+    proba = model.predict_proba(X[test_tgt]) if hasattr(model, "predict_proba") else None
+    row = baseline_row(job.outer_split, label_kind(y_true), y_true[test_tgt], pred,
+                       proba=proba, classes=getattr(model, "classes_", None),
+                       fit_time=fit_time, role=role)
     return pd.DataFrame([row])
 
 
@@ -273,6 +313,7 @@ def _run_job(job: Job) -> JobResult:
     seed = job_seed(job)
     X, y_masked, sd, y_true = _load_task(job, seed)
     train_idx, test_idx = outer_split_indices(job, y_true, sd)
+    train_idx = fit_indices(job, y_masked, sd, train_idx)  # the test rows stay whole
     records = None
     if job.method.is_baseline:
         frame = _baseline_rows(job, X, y_masked, y_true, sd, train_idx, test_idx)

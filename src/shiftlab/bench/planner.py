@@ -9,7 +9,9 @@ part. Its key hashes what was fitted:
   seeds the inner splits), so adding outer splits reuses the splits already computed;
 * the fit protocol (inner splits, validation size, seed, which candidates are refitted);
 * the method with its grid, and the base estimator (deep methods: their training
-  settings instead, and the method's ``sgd_training`` changes when they apply);
+  settings instead, and the method's ``sgd_training`` changes when they apply); a
+  method's ``max_samples_per_domain`` only when it sets one, so that the keys of the
+  other methods are those of a definition without it;
 * the code version: a hash of the shiftlab source files the job's code and the method's
   class reach (:func:`method_source_files`, one function for shallow and deep methods).
 
@@ -45,7 +47,7 @@ from shiftlab.data.dataset import Task
 
 __all__ = [
     "Job", "PoolJob", "code_version", "job_scorer", "method_source_files", "plan_jobs",
-    "plan_pools", "pool_methods", "scorer_version",
+    "plan_pools", "pool_exclusions", "pool_methods", "pooled", "scorer_version",
 ]
 
 
@@ -199,6 +201,9 @@ def _job_key(job: Job, rows: str) -> str:
         "code": code_version(job.method.name, job.method.deep),
         "format": 2,
     }
+    if job.method.max_samples_per_domain is not None:
+        # Only where set: every uncapped method keeps the key it had before caps existed.
+        payload["method_max_samples_per_domain"] = job.method.max_samples_per_domain
     if job.method.deep:  # no base estimator: training settings instead
         training = job.dataset.training
         sgd = job.method.sgd_training if training.get("optimizer") == "sgd" else {}
@@ -257,14 +262,30 @@ def pool_methods(definition: BenchmarkDefinition) -> tuple[MethodEntry, ...]:
     return methods
 
 
+def pooled(method: MethodEntry) -> bool:
+    """Whether a method's candidates join the cross-method pools: shallow, not a
+    baseline, and not capped (``max_samples_per_domain``: its inner splits are drawn
+    from other rows than the other methods', and a pool compares candidates on common
+    inner validation folds)."""
+    return not (method.deep or method.is_baseline or method.max_samples_per_domain is not None)
+
+
+def pool_exclusions(definition: BenchmarkDefinition) -> list[str]:
+    """The shallow methods a definition's pools leave out because they are capped."""
+    if not definition.pool:
+        return []
+    return [m.name for m in definition.methods
+            if not (m.deep or m.is_baseline) and m.max_samples_per_domain is not None]
+
+
 def plan_pools(definition: BenchmarkDefinition, jobs: list[Job]) -> list[PoolJob]:
     """The pools of a definition with ``[scorers] pool``: one per task and outer split,
-    over its shallow, non-baseline methods."""
+    over its shallow, non-baseline, uncapped methods (see :func:`pooled`)."""
     if not definition.pool:
         return []
     groups: dict[tuple, list[Job]] = {}
     for job in jobs:
-        if not (job.method.deep or job.method.is_baseline):
+        if pooled(job.method):
             groups.setdefault((job.dataset.name, job.task, job.outer_split), []).append(job)
     pools = []
     for members in groups.values():

@@ -15,8 +15,31 @@ import numpy as np
 import pandas as pd
 
 from shiftlab import __version__
+from shiftlab.selection._table import BASELINE_SCORER, METHOD, ROLE, SOURCE_ONLY, TARGET_ONLY
 
-__all__ = ["with_provenance"]
+__all__ = ["method_role", "with_provenance"]
+
+#: The bench's own baselines (``[methods."Train Src"]``, ...) and the part they play.
+_BASELINE_ROLES = {"Train Src": SOURCE_ONLY, "Train Tgt": TARGET_ONLY}
+#: Deep registry settings that make a method a baseline.
+_DEEP_SETTING_ROLES = {"baseline": SOURCE_ONLY, "oracle": TARGET_ONLY}
+
+
+def method_role(method) -> str:
+    """The ``role`` of a definition method's rows (:data:`~shiftlab.selection._table.ROLES`).
+
+    The bench's Train Src / Train Tgt, the deep methods of setting "baseline" / "oracle"
+    (SourceOnly, TargetOnly), the shallow methods of family "baseline" (SourceOnly):
+    source-only or target-only; every other method: a method.
+    """
+    if method.name in _BASELINE_ROLES:
+        return _BASELINE_ROLES[method.name]
+    if method.deep:
+        return _DEEP_SETTING_ROLES.get(method.setting, METHOD)
+    from shiftlab.methods.registry import list_methods
+
+    baselines = {spec.name for spec in list_methods(family="baseline")}
+    return SOURCE_ONLY if method.name in baselines else METHOD
 
 
 def _provenance(job, seed: int) -> dict:
@@ -40,6 +63,11 @@ def _provenance(job, seed: int) -> dict:
             extra["device"] = str(resolve_device(job.device))
         except ValueError:  # "cuda" where there is none: the fit itself says so
             extra["device"] = job.device
+    cap = getattr(job.method, "max_samples_per_domain", None)
+    if cap is not None:  # only on the rows of capped methods: fitted on fewer rows
+        extra["method_max_samples_per_domain"] = cap
+    if job.dataset.file:  # a user's table: the bytes the rows come from
+        extra["data_sha256"] = job.dataset.file_sha256
     return {
         "dataset": job.dataset.name,
         "task": job.task,
@@ -61,9 +89,11 @@ def with_provenance(job, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
     for key, value in _provenance(job, seed).items():
         frame[key] = value
+    if ROLE not in frame:  # baselines and pools say theirs
+        frame[ROLE] = method_role(job.method)
     metric = job.selection_metric
     versions = {name: scorer_version(name, metric) for name in set(frame["scorer"])
-                if name != "none"}
+                if name != BASELINE_SCORER}
     frame["scorer_version"] = frame["scorer"].map(versions).fillna("")
     # The metric a row's scorer measured (the scorer's own: CircV's default is balanced
     # accuracy, DEV's the log-loss); "" for scorers without one (entropy, density, ...).

@@ -9,6 +9,7 @@ the same command again resumes from the stored results.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import threading
@@ -28,6 +29,7 @@ from shiftlab.bench.planner import (
     job_scorer,
     plan_jobs,
     plan_pools,
+    pool_exclusions,
     pool_methods,
     scorer_version,
     version_info,
@@ -67,6 +69,9 @@ class RunSummary:
     failures: list[dict] = field(default_factory=list)
     #: Per dataset (dry runs): tasks, outer splits, methods (deep ones), jobs and to do.
     plan: list[dict] = field(default_factory=list)
+    #: What the run did differently from what the definition may suggest (e.g. capped
+    #: methods left out of the cross-method pools).
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = (
@@ -78,6 +83,8 @@ class RunSummary:
         if self.n_pools or self.n_pools_cached or self.n_pools_skipped:
             text += (f"\npools across methods: {self.n_pools} computed, "
                      f"{self.n_pools_cached} cached, {self.n_pools_skipped} skipped")
+        for note in self.notes:
+            text += f"\nnote: {note}"
         for check in self.checks:
             text += f"\ncheck: {check}"
         if self.n_corrupt:
@@ -189,8 +196,13 @@ def _stale_scorers(entry: JobEntry, job: Job) -> tuple[str, ...]:
 
 
 def _definition_text(definition: BenchmarkDefinition) -> str:
+    """The definition as written (its file or preset), or its validated content as JSON
+    for a definition built from a dict."""
     if definition.source and not definition.source.startswith("preset:"):
-        return Path(definition.source).read_text(encoding="utf-8")
+        path = Path(definition.source)
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        return json.dumps(definition.to_dict(), indent=2, sort_keys=True, default=str)
     from importlib import resources
 
     name = definition.source.removeprefix("preset:")
@@ -268,16 +280,29 @@ def run_benchmark(
     store = RunStore(run_dir)
     jobs = plan_jobs(definition)
     if dry_run:
-        return _dry_run(definition, store, jobs, retry_failed)
+        summary = _dry_run(definition, store, jobs, retry_failed)
+        summary.notes = _notes(definition)
+        return summary
     pools = plan_pools(definition, jobs)
     with store.writing(), _sigterm_as_interrupt():
         summary = _run(definition, store, jobs, pools, retry_failed, progress)
+        summary.notes = _notes(definition)
         _run_pools(store, pools, summary, progress)
         from shiftlab.report.aggregate import sanity_checks
 
         keys = {j.key for j in jobs} | {p.key for p in pools}
         summary.checks = sanity_checks(store.results(keys, verify=False))
         return summary
+
+
+def _notes(definition: BenchmarkDefinition) -> list[str]:
+    """What the summary says about the plan itself (see :attr:`RunSummary.notes`)."""
+    excluded = pool_exclusions(definition)
+    if not excluded:
+        return []
+    return [f"left out of the cross-method pools ([scorers] pool): {', '.join(excluded)}; "
+            "they set max_samples_per_domain, so their inner splits are drawn from other "
+            "rows than the pooled methods'. Their own rows are in the results as usual."]
 
 
 def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -> RunSummary:
@@ -355,7 +380,9 @@ def _run(definition, store: RunStore, jobs: list[Job], pools: list[PoolJob],
         summary.n_rescored += 1
     summary.n_cached = len(done)
 
-    todo = [replace(j, run_dir=str(store.root), run_key=run_key) for j in todo]
+    # Absolute: a worker's working directory need not be the driver's (the forkserver
+    # keeps the one it started in), and a relative folder would hide its records.
+    todo = [replace(j, run_dir=str(store.root.resolve()), run_key=run_key) for j in todo]
     bar = _progress(progress, len(todo), summary)
     ex = definition.execution
     results = execute(
@@ -468,6 +495,7 @@ def _pool_rows(store: RunStore, pool: PoolJob, manifest: dict[str, JobEntry],
     each scorer the members share; ``method`` is ``shiftlab: <selector>``."""
     from shiftlab.bench.jobs import job_seed
     from shiftlab.bench.provenance import with_provenance
+    from shiftlab.selection._table import POOL, POOL_METHOD_PREFIX, ROLE
     from shiftlab.selection.search import OuterSplitSearch
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -480,9 +508,10 @@ def _pool_rows(store: RunStore, pool: PoolJob, manifest: dict[str, JobEntry],
             if name not in merged.scores and name not in merged.aggregations:
                 merged.add_scorer(job_scorer(name, metric, merged.kind))
         table = merged.table()
+    table[ROLE] = POOL
     job = replace(pool.template, method=MethodEntry("pool"), key=pool.key)
     frame = with_provenance(job, table, job_seed(pool.template))
-    frame["method"] = "shiftlab: " + frame["scorer"].astype(str)
+    frame["method"] = POOL_METHOD_PREFIX + frame["scorer"].astype(str)
     frame["job_seconds"] = time.perf_counter() - start
     frame["job_cpu_seconds"] = time.process_time() - cpu
     frame["warnings"] = ""

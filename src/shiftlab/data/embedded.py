@@ -12,10 +12,12 @@ import numpy as np
 from scipy import ndimage
 
 from shiftlab.data.dataset import DomainDataset
+from shiftlab.data.registry import register_dataset
 
 __all__ = ["load_breast_cancer_shift", "load_digits_shift"]
 
 
+@register_dataset("digits-shift", kind="embedded", seeded=True)
 def load_digits_shift(*, distortion: float = 1.0, random_state: int | None = 0) -> DomainDataset:
     """Handwritten 8x8 digits: clean images vs. blurred images.
 
@@ -65,6 +67,7 @@ def load_digits_shift(*, distortion: float = 1.0, random_state: int | None = 0) 
     )
 
 
+@register_dataset("breast-cancer-shift", kind="embedded")
 def load_breast_cancer_shift(*, feature: str = "mean concavity") -> DomainDataset:
     """Wisconsin breast cancer, split on one feature into two domains.
 

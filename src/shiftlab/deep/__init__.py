@@ -19,8 +19,10 @@ source-free / test-time   :class:`SHOT`, :class:`EntropyKLPrior`, :class:`TENT`
 transductive              :class:`TIM` (on a fixed feature extractor)
 ========================  ===============================================================
 
-The catalogue (references, grids) is :func:`list_deep_methods`; the deep benchmark
-preset is :func:`deep_preset`.
+The catalogue (references, grids) is :func:`list_deep_methods`; each class registers
+itself with :func:`register_deep_method`. A deep method's qualified name is
+``deep:NAME`` (one namespace with the shallow methods). The deep benchmark presets are
+the TOML files ``deep-cpu`` and ``deep-gpu`` (``shiftlab run deep-cpu``).
 """
 
 from shiftlab.deep._torch import require_torch
@@ -46,10 +48,10 @@ from shiftlab.deep.methods import (  # noqa: E402
 )
 from shiftlab.deep.registry import (  # noqa: E402
     DeepMethodSpec,
-    deep_preset,
     get_deep_method,
     list_deep_methods,
     make_deep_da,
+    register_deep_method,
 )
 from shiftlab.deep.source_free import SHOT, TENT, BaseSourceFree, EntropyKLPrior  # noqa: E402
 from shiftlab.deep.transductive import TIM  # noqa: E402
@@ -78,9 +80,9 @@ __all__ = [
     "SmallCNN",
     "SourceOnly",
     "TargetOnly",
-    "deep_preset",
     "get_deep_method",
     "list_deep_methods",
     "make_backbone",
     "make_deep_da",
+    "register_deep_method",
 ]

@@ -30,6 +30,7 @@ from shiftlab.deep.losses import (
     reverse_gradient,
     spectral_alignment_loss,
 )
+from shiftlab.deep.registry import register_deep_method
 from shiftlab.deep.training import Pool
 from shiftlab.exceptions import DataValidationError
 
@@ -50,9 +51,12 @@ __all__ = [
     "DeepJDOT",
     "SourceOnly",
     "TargetOnly",
-    "is_fitted_model",
-    "train_source_model",
 ]
+
+
+# Grids shared by several methods' registrations.
+_REG_WIDE = [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0]
+_ADV_TRAINING = {"lr_scale": 0.1, "momentum": 0.9}
 
 
 def _check_positive(name: str, value, *, allow_zero: bool = True) -> None:
@@ -62,6 +66,13 @@ def _check_positive(name: str, value, *, allow_zero: bool = True) -> None:
 
 
 # ------------------------------------------------------------------------ baselines
+@register_deep_method(
+    name="SourceOnly",
+    family="baseline",
+    setting="baseline",
+    reference="Train Src: supervised training on the source domain only.",
+    regression=True,
+)
 class SourceOnly(BaseDeepDA):
     """Train on labelled source rows only (the "Train Src" baseline).
 
@@ -82,38 +93,15 @@ class SourceOnly(BaseDeepDA):
         super().__init__(**training)
 
 
-def train_source_model(model, inputs, y, sample_domain) -> BaseDeepDA:
-    """Train a source model on the source rows only and return it.
-
-    The source stage of the source-free methods and of TIM: target rows are not even
-    handed to it. ``model`` is a dict of :class:`SourceOnly` parameters, or an unfitted
-    deep estimator that can train on labelled rows alone (e.g. a ``SourceOnly`` with
-    its own settings), which is cloned first.
-    """
-    from sklearn.base import clone
-
-    source = SourceOnly(**model) if isinstance(model, dict) else clone(model)
-    if not isinstance(source, BaseDeepDA) or source._uses_unlabelled:
-        raise DataValidationError(
-            f"A source model to train must be a deep estimator that trains on source rows "
-            f"alone (e.g. SourceOnly), got {type(source).__name__}; or pass a fitted model."
-        )
-    src = sample_domain >= 0
-    if not src.any():
-        raise DataValidationError(
-            "The source model is not fitted and there is no source row to train it on: "
-            "pass a fitted source model, or source rows with their labels."
-        )
-    y_t, n_out = source._encode_labels(y[src])
-    labelled = Pool(np.flatnonzero(src), sample_domain[src], y_t)
-    return source._train(inputs, labelled, None, n_out)
-
-
-def is_fitted_model(model) -> bool:
-    """Whether ``model`` is a fitted deep estimator (has a trained network)."""
-    return model is not None and hasattr(model, "network_")
-
-
+@register_deep_method(
+    name="TargetOnly",
+    family="baseline",
+    setting="oracle",
+    reference=(
+        "Train Tgt: supervised training on the target labels (upper bound, evaluation only)."
+    ),
+    regression=True,
+)
 class TargetOnly(BaseDeepDA):
     """Oracle baseline trained on the *target* labels ("Train Tgt"), for evaluation only.
 
@@ -172,6 +160,18 @@ class TargetOnly(BaseDeepDA):
 
 
 # ----------------------------------------------------------- statistic alignment
+@register_deep_method(
+    name="DeepCORAL",
+    family="statistic",
+    setting="unsupervised",
+    reference=(
+        "B. Sun, K. Saenko. Deep CORAL: Correlation Alignment for Deep Domain Adaptation. "
+        "ECCV Workshops 2016."
+    ),
+    grid={"reg": _REG_WIDE},
+    cpu_grid={"reg": [0.01, 1.0, 100.0]},
+    regression=True,
+)
 class DeepCORAL(BaseDeepDA):
     """Deep CORAL: align the second-order statistics of source and target features.
 
@@ -204,6 +204,18 @@ class DeepCORAL(BaseDeepDA):
         return self.reg * loss, {"coral": float(loss.detach())}
 
 
+@register_deep_method(
+    name="DAN",
+    family="statistic",
+    setting="unsupervised",
+    reference=(
+        "M. Long, Y. Cao, J. Wang, M. I. Jordan. Learning Transferable Features with Deep "
+        "Adaptation Networks. ICML 2015."
+    ),
+    grid={"reg": _REG_WIDE},
+    cpu_grid={"reg": [0.01, 1.0, 100.0]},
+    regression=True,
+)
 class DAN(BaseDeepDA):
     """Deep Adaptation Network: multi-kernel MMD between source and target features.
 
@@ -244,6 +256,20 @@ class DAN(BaseDeepDA):
 
 
 # -------------------------------------------------------------------- adversarial
+@register_deep_method(
+    name="DANN",
+    family="adversarial",
+    setting="unsupervised",
+    reference=(
+        "Y. Ganin, E. Ustinova, H. Ajakan, P. Germain, H. Larochelle, F. Laviolette, M. "
+        "Marchand, V. Lempitsky. Domain-Adversarial Training of Neural Networks. JMLR 17(59), "
+        "2016."
+    ),
+    grid={"reg": [1e-3, 1e-2, 0.1, 1.0]},
+    cpu_grid={"reg": [0.1, 1.0]},
+    sgd_training=_ADV_TRAINING,
+    regression=True,
+)
 class DANN(BaseDeepDA):
     """Domain-Adversarial Neural Network.
 
@@ -286,6 +312,18 @@ class DANN(BaseDeepDA):
         return self.reg * loss, {"domain_loss": float(loss.detach()), "domain_acc": float(acc)}
 
 
+@register_deep_method(
+    name="CDAN",
+    family="adversarial",
+    setting="unsupervised",
+    reference=(
+        "M. Long, Z. Cao, J. Wang, M. I. Jordan. Conditional Adversarial Domain Adaptation. "
+        "NeurIPS 2018."
+    ),
+    grid={"reg": [1e-3, 1e-2, 0.1, 1.0], "entropy_conditioning": [False, True]},
+    cpu_grid={"reg": [0.1, 1.0]},
+    sgd_training=_ADV_TRAINING,
+)
 class CDAN(BaseDeepDA):
     """Conditional Domain Adversarial Network (CDAN, optionally CDAN+E).
 
@@ -352,6 +390,18 @@ class CDAN(BaseDeepDA):
         return self.reg * loss, {"domain_loss": float(loss.detach()), "domain_acc": float(acc)}
 
 
+@register_deep_method(
+    name="MDD",
+    family="adversarial",
+    setting="unsupervised",
+    reference=(
+        "Y. Zhang, T. Liu, M. Long, M. I. Jordan. Bridging Theory and Algorithm for Domain "
+        "Adaptation. ICML 2019."
+    ),
+    grid={"reg": [1e-3, 1e-2, 0.1], "gamma": [1.0, 3.0]},
+    cpu_grid={"reg": [1e-2, 0.1], "gamma": [3.0]},
+    sgd_training=_ADV_TRAINING,
+)
 class MDD(BaseDeepDA):
     """Margin Disparity Discrepancy.
 
@@ -403,6 +453,18 @@ class MDD(BaseDeepDA):
 
 
 # ---------------------------------------------------------- optimal transport
+@register_deep_method(
+    name="DeepJDOT",
+    family="optimal_transport",
+    setting="unsupervised",
+    reference=(
+        "B. B. Damodaran, B. Kellenberger, R. Flamary, D. Tuia, N. Courty. DeepJDOT: Deep "
+        "Joint Distribution Optimal Transport for Unsupervised Domain Adaptation. ECCV 2018."
+    ),
+    grid={"reg_cl": [1e-4, 1e-3, 1e-2], "reg_dist": [1e-4, 1e-3, 1e-2]},
+    cpu_grid={"reg_cl": [1e-3, 1e-2], "reg_dist": [1e-3, 1e-2]},
+    regression=True,
+)
 class DeepJDOT(BaseDeepDA):
     """Deep Joint Distribution Optimal Transport.
 
@@ -451,6 +513,17 @@ class DeepJDOT(BaseDeepDA):
 
 
 # ------------------------------------------------------------ prediction-based
+@register_deep_method(
+    name="MCC",
+    family="prediction",
+    setting="unsupervised",
+    reference=(
+        "Y. Jin, X. Wang, M. Long, J. Wang. Minimum Class Confusion for Versatile Domain "
+        "Adaptation. ECCV 2020."
+    ),
+    grid={"reg": [0.01, 0.1, 1.0], "temperature": [1.0, 2.0, 3.0]},
+    cpu_grid={"reg": [0.1, 1.0], "temperature": [2.0]},
+)
 class MCC(BaseDeepDA):
     """Minimum Class Confusion.
 
@@ -483,6 +556,18 @@ class MCC(BaseDeepDA):
         return self.reg * loss, {"mcc": float(loss.detach())}
 
 
+@register_deep_method(
+    name="BNM",
+    family="prediction",
+    setting="unsupervised",
+    reference=(
+        "S. Cui, S. Wang, J. Zhuo, L. Li, Q. Huang, Q. Tian. Towards Discriminability and "
+        "Diversity: Batch Nuclear-norm Maximization under Label Insufficient Situations. CVPR "
+        "2020."
+    ),
+    grid={"reg": [0.1, 0.5, 1.0]},
+    cpu_grid={"reg": [0.1, 1.0]},
+)
 class BNM(BaseDeepDA):
     """Batch Nuclear-norm Maximisation on target predictions.
 
@@ -511,6 +596,22 @@ class BNM(BaseDeepDA):
 
 
 # ----------------------------------------------------------------- class-aware
+@register_deep_method(
+    name="CAN",
+    family="class_aware",
+    setting="unsupervised",
+    reference=(
+        "G. Kang, L. Jiang, Y. Yang, A. G. Hauptmann. Contrastive Adaptation Network for "
+        "Unsupervised Domain Adaptation. CVPR 2019."
+    ),
+    grid={
+        "reg": [0.3],
+        "distance_threshold": [5e-3, 5e-2, 0.5],
+        "class_threshold": [1, 3, 5],
+    },
+    cpu_grid={"reg": [0.3], "distance_threshold": [5e-2, 0.5], "class_threshold": [3]},
+    sgd_training=_ADV_TRAINING,
+)
 class CAN(BaseDeepDA):
     """Contrastive Adaptation Network.
 
@@ -585,6 +686,18 @@ class CAN(BaseDeepDA):
         return self.reg * loss, {"cdd": float(loss.detach()), "kept_fraction": kept}
 
 
+@register_deep_method(
+    name="SPA",
+    family="graph",
+    setting="unsupervised",
+    reference=(
+        "Z. Xiao, H. Wang, Y. Jin, L. Feng, G. Chen, F. Huang, J. Zhao. SPA: A Graph Spectral "
+        "Alignment Perspective for Domain Adaptation. NeurIPS 2023."
+    ),
+    grid={"reg": [1e-3, 1e-2, 0.1, 1.0], "adv": [1.0], "gsa": [1.0], "nap": [0.0]},
+    cpu_grid={"reg": [0.1, 1.0]},
+    sgd_training=_ADV_TRAINING,
+)
 class SPA(BaseDeepDA):
     """Graph SPectral Alignment.
 

@@ -21,10 +21,11 @@ import copy
 import numpy as np
 
 from shiftlab.data.convention import check_domain_arrays, label_kind
+from shiftlab.deep._source_model import is_fitted_model, train_source_model
 from shiftlab.deep._torch import require_torch
 from shiftlab.deep.estimator import BaseDeepDA
 from shiftlab.deep.losses import adami_loss, entropy, information_maximization_loss
-from shiftlab.deep.methods import is_fitted_model, train_source_model
+from shiftlab.deep.registry import register_deep_method
 from shiftlab.deep.training import DatasetInputs, Pool, TensorInputs, is_torch_dataset
 from shiftlab.exceptions import DataValidationError
 
@@ -138,6 +139,17 @@ class BaseSourceFree(BaseDeepDA):
         return self._train(inputs, None, unlabelled, len(self.classes_), network=network)
 
 
+@register_deep_method(
+    name="SHOT",
+    family="source_free",
+    setting="source_free",
+    reference=(
+        "J. Liang, D. Hu, J. Feng. Do We Really Need to Access the Source Data? Source "
+        "Hypothesis Transfer for Unsupervised Domain Adaptation. ICML 2020."
+    ),
+    grid={"reg": [0.0, 0.1, 0.3]},
+    cpu_grid={"reg": [0.1, 0.3]},
+)
 class SHOT(BaseSourceFree):
     """Source HypOthesis Transfer (SHOT-IM + self-supervised pseudo-labels).
 
@@ -206,6 +218,18 @@ class SHOT(BaseSourceFree):
         return loss, logs
 
 
+@register_deep_method(
+    name="EntropyKLPrior",
+    family="source_free",
+    setting="source_free",
+    reference=(
+        "M. Bateson, H. Kervadec, J. Dolz, H. Lombaert, I. Ben Ayed. Source-free domain "
+        "adaptation for image segmentation. Medical Image Analysis 82, 2022 (AdaMI "
+        "formulation: entropy + class-ratio KL prior)."
+    ),
+    grid={"kl_weight": [0.1, 1.0, 10.0]},
+    cpu_grid={"kl_weight": [1.0, 10.0]},
+)
 class EntropyKLPrior(BaseSourceFree):
     """Source-free entropy minimisation with a class-ratio KL prior (AdaMI formulation).
 
@@ -268,6 +292,17 @@ class EntropyKLPrior(BaseSourceFree):
         return loss, {"entropy": float(entropy(p.detach()))}
 
 
+@register_deep_method(
+    name="TENT",
+    family="source_free",
+    setting="test_time",
+    reference=(
+        "D. Wang, E. Shelhamer, S. Liu, B. Olshausen, T. Darrell. Tent: Fully Test-Time "
+        "Adaptation by Entropy Minimization. ICLR 2021."
+    ),
+    grid={"n_epochs": [1, 3, 10]},
+    cpu_grid={"n_epochs": [1, 3]},
+)
 class TENT(BaseSourceFree):
     """Test-time entropy minimisation of the BatchNorm affine parameters (TENT).
 

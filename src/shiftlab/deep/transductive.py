@@ -7,11 +7,12 @@ import copy
 import numpy as np
 from sklearn.base import clone
 
+from shiftlab.deep._source_model import is_fitted_model, train_source_model
 from shiftlab.deep._torch import require_torch
 from shiftlab.deep.backbones import DANetwork
 from shiftlab.deep.estimator import BaseDeepDA
 from shiftlab.deep.losses import entropy, tim_loss
-from shiftlab.deep.methods import is_fitted_model, train_source_model
+from shiftlab.deep.registry import register_deep_method
 from shiftlab.deep.training import embed_rows, resolve_device, seeded
 from shiftlab.exceptions import DataValidationError
 
@@ -41,6 +42,17 @@ class PrototypeHead(nn.Module):
         return -0.5 * self.temperature * d2
 
 
+@register_deep_method(
+    name="TIM",
+    family="transductive",
+    setting="transductive",
+    reference=(
+        "M. Boudiaf, I. Ziko, J. Rony, J. Dolz, P. Piantanida, I. Ben Ayed. Information "
+        "Maximization for Few-Shot Learning. NeurIPS 2020."
+    ),
+    grid={"conditional_weight": [0.1, 0.5, 1.0], "temperature": [10.0, 15.0, 20.0]},
+    cpu_grid={"conditional_weight": [0.1, 1.0]},
+)
 class TIM(BaseDeepDA):
     """Transductive Information Maximisation on a fixed feature extractor (TIM-GD).
 

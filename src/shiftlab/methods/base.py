@@ -17,7 +17,7 @@ step sees them, so that no method can read them, whatever the caller passes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -37,7 +37,6 @@ __all__ = [
     "BaseAdapter",
     "BaseDAEstimator",
     "DAPipeline",
-    "PipelinePrefix",
     "make_da_pipeline",
     "prepare_fit",
     "prepare_predict",
@@ -189,6 +188,11 @@ class BaseDAEstimator(BaseEstimator):
     def _call(self, method, X, sample_domain):
         check_is_fitted(self, "n_features_in_")
         X, _ = prepare_predict(X, sample_domain)
+        if X.shape[1] != self.n_features_in_:  # as BaseAdapter.transform
+            raise DataValidationError(
+                f"X has {X.shape[1]} features but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_}."
+            )
         with blas_scope(X):
             return getattr(self, method)(X)
 
@@ -212,15 +216,6 @@ class BaseDAEstimator(BaseEstimator):
         if label_kind(y) == "regression":
             return r2_score(y, pred)
         return accuracy_score(y, pred)
-
-
-def _steps_set_by(params) -> set[str] | None:
-    """Names of the steps ``params`` (``"<step>__<param>"`` or ``"<step>"``) set.
-
-    ``None`` when ``params`` replaces the whole list of steps.
-    """
-    names = {key.partition("__")[0] for key in params}
-    return None if "steps" in names else names
 
 
 def _transform_steps(steps, X, sample_domain, check_after: int = 0):
@@ -254,9 +249,11 @@ def _leading_transformers(steps) -> int:
 class PipelinePrefix:
     """The first steps of a :class:`DAPipeline`, fitted on some training rows.
 
-    Built by :meth:`DAPipeline.fit_prefix` and completed by :meth:`DAPipeline.fit_after`;
-    model selection shares one per set of rows between the candidates that can
-    (:meth:`DAPipeline.shareable_prefix`).
+    Built by :func:`_fit_prefix` and completed by :meth:`DAPipeline._fit_from`, the one
+    hook the pipeline keeps for model selection: ``fit`` is ``_fit_from`` of an empty
+    prefix, and selection's runner (:mod:`shiftlab.selection._fastpath`) completes one
+    prefix of label-free transformers per set of rows for every candidate that leaves
+    those steps alone.
 
     Attributes
     ----------
@@ -284,6 +281,69 @@ class PipelinePrefix:
         n_impute = _leading_transformers([*self.steps, None])
         X, sample_domain = prepare_predict(X, sample_domain, allow_nan=n_impute > 0)
         return _transform_steps(self.steps, X, sample_domain, check_after=n_impute)
+
+
+def _check_steps(steps) -> None:
+    """Raise unless ``steps`` is a valid :class:`DAPipeline` chain."""
+    if not steps:
+        raise ValueError("DAPipeline needs at least one step (the final estimator).")
+    names = [n for n, _ in steps]
+    if len(set(names)) != len(names):
+        raise ValueError(f"DAPipeline step names must be unique, got {names}.")
+    for name, step in steps[:-1]:
+        if not (isinstance(step, BaseAdapter) or hasattr(step, "transform")):
+            raise TypeError(
+                f"Step {name!r} ({type(step).__name__}) is neither an adapter nor a "
+                "transformer; only the last step may be a plain estimator."
+            )
+
+
+def _fit_prefix(steps, X, y, sample_domain, n_steps: int) -> PipelinePrefix:
+    """Validate the training rows and fit the first ``n_steps`` of ``steps`` on them.
+
+    The final estimator is never part of a prefix; ``n_steps=0`` gives the validated
+    rows alone (what :meth:`DAPipeline.fit` starts from).
+    """
+    _check_steps(steps)
+    if not 0 <= n_steps < len(steps):
+        raise ValueError(
+            f"n_steps must be in [0, {len(steps) - 1}] (the final estimator is "
+            f"never part of a prefix), got {n_steps}."
+        )
+    n_impute = _leading_transformers(steps)
+    X, y, sample_domain = prepare_fit(X, y, sample_domain, allow_nan=n_impute > 0)
+    prefix = PipelinePrefix(
+        steps=[], X=X, y=y, sample_domain=sample_domain,
+        weights=None, n_features_in=X.shape[1],
+    )
+    return _fit_steps(prefix, steps[:n_steps], n_impute)
+
+
+def _fit_steps(prefix: PipelinePrefix, steps, check_after: int = 0) -> PipelinePrefix:
+    """Fit ``steps`` after the prefix's; the rows may have missing values until step
+    ``check_after`` (counted over the whole pipeline), checked complete after it."""
+    X, weights = prefix.X, prefix.weights
+    fitted = list(prefix.steps)
+    for name, step in steps:
+        step = clone(step)
+        if isinstance(step, BaseAdapter):
+            X, w = step.fit_adapt(X, prefix.y, prefix.sample_domain)
+            if w is not None:
+                w = np.asarray(w, dtype=float)
+                weights = w if weights is None else weights * w
+        else:
+            if X is prefix.X and prefix.steps:
+                # A shared prefix's rows: a transformer fitting in place (copy=False)
+                # must not change them under the other candidates.
+                X = X.copy()
+            X = step.fit_transform(X)
+        fitted.append((name, step))
+        if len(fitted) == check_after:
+            _check_imputed(X, name)
+    return PipelinePrefix(
+        steps=fitted, X=X, y=prefix.y, sample_domain=prefix.sample_domain,
+        weights=weights, n_features_in=prefix.n_features_in,
+    )
 
 
 def _final_has(name):
@@ -352,119 +412,24 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
         self.steps = steps
         return self
 
-    def _validate_steps(self):
-        if not self.steps:
-            raise ValueError("DAPipeline needs at least one step (the final estimator).")
-        names = [n for n, _ in self.steps]
-        if len(set(names)) != len(names):
-            raise ValueError(f"DAPipeline step names must be unique, got {names}.")
-        for name, step in self.steps[:-1]:
-            if not (isinstance(step, BaseAdapter) or hasattr(step, "transform")):
-                raise TypeError(
-                    f"Step {name!r} ({type(step).__name__}) is neither an adapter nor a "
-                    "transformer; only the last step may be a plain estimator."
-                )
-
     def fit(self, X, y=None, sample_domain=None, **fit_params):
         """Fit every step, then the final estimator on adapted source rows.
 
         ``fit_params`` are forwarded to the final estimator's ``fit``.
         """
-        return self.fit_after(self.fit_prefix(X, y, sample_domain, 0), **fit_params)
+        return self._fit_from(_fit_prefix(self.steps, X, y, sample_domain, 0), **fit_params)
 
-    def shareable_prefix(self, params=()) -> int:
-        """How many leading steps candidates differing only in ``params`` can share.
+    def _fit_from(self, prefix: PipelinePrefix, **fit_params):
+        """Fit the steps after a fitted prefix, then the final estimator (the selection hook).
 
-        Those are the plain scikit-learn transformers (fitted without labels, like a
-        ``StandardScaler``) before the first adapter and before the first step a key of
-        ``params`` (``"<step>__<param>"``) sets. Fitted on the same rows, they come out
-        identical for every such candidate, so model selection fits them once per set of
-        rows (:meth:`fit_prefix`, :meth:`fit_after`). Always 0 for a subclass that
-        overrides :meth:`fit`, whose own ``fit`` must then run.
+        :meth:`fit` is this of an empty prefix. Model selection's runner
+        (:class:`shiftlab.selection._fastpath.PipelineRunner`) passes a prefix of
+        label-free leading transformers fitted once for many candidates (from
+        :func:`_fit_prefix` on the template's steps); a subclass overriding :meth:`fit`
+        gets none. The prefix's steps must be fitted versions of this pipeline's first
+        steps (same names); they become the first entries of ``steps_``.
         """
-        touched = _steps_set_by(params)
-        if touched is None or type(self).fit is not DAPipeline.fit:
-            return 0
-        n = 0
-        for name, step in self.steps[:-1]:
-            if isinstance(step, BaseAdapter) or name in touched:
-                break
-            n += 1
-        return n
-
-    def with_params(self, params) -> DAPipeline:
-        """An unfitted ``clone(self).set_params(**params)`` that costs less.
-
-        :meth:`fit` clones every step and never changes the steps it is given, so the
-        steps ``params`` leave alone are shared with ``self`` instead of cloned: each
-        clone inspects signatures (about 40 us a step), which adds up over the
-        thousands of fits of a search. A subclass, which may add parameters, is cloned
-        as a whole.
-        """
-        touched = _steps_set_by(params)
-        if type(self) is not DAPipeline or touched is None:
-            return clone(self).set_params(**params)
-        steps = [(name, clone(step) if name in touched else step) for name, step in self.steps]
-        return DAPipeline(steps).set_params(**params)
-
-    def fit_prefix(self, X, y=None, sample_domain=None, n_steps=None) -> PipelinePrefix:
-        """Fit the first ``n_steps`` steps (default :meth:`shareable_prefix`).
-
-        Returns the fitted steps with the training rows they output, to be completed by
-        :meth:`fit_after` of this pipeline or of any pipeline sharing those steps.
-        """
-        self._validate_steps()
-        if n_steps is None:
-            n_steps = self.shareable_prefix()
-        if not 0 <= n_steps < len(self.steps):
-            raise ValueError(
-                f"n_steps must be in [0, {len(self.steps) - 1}] (the final estimator is "
-                f"never part of a prefix), got {n_steps}."
-            )
-        n_impute = _leading_transformers(self.steps)
-        X, y, sample_domain = prepare_fit(X, y, sample_domain, allow_nan=n_impute > 0)
-        prefix = PipelinePrefix(
-            steps=[], X=X, y=y, sample_domain=sample_domain,
-            weights=None, n_features_in=X.shape[1],
-        )
-        return self._fit_steps(prefix, self.steps[:n_steps], n_impute)
-
-    @staticmethod
-    def _fit_steps(prefix: PipelinePrefix, steps, check_after: int = 0) -> PipelinePrefix:
-        """Fit ``steps`` after the prefix's; the rows may have missing values until step
-        ``check_after`` (counted over the whole pipeline), checked complete after it."""
-        X, weights = prefix.X, prefix.weights
-        fitted = list(prefix.steps)
-        for name, step in steps:
-            step = clone(step)
-            if isinstance(step, BaseAdapter):
-                X, w = step.fit_adapt(X, prefix.y, prefix.sample_domain)
-                if w is not None:
-                    w = np.asarray(w, dtype=float)
-                    weights = w if weights is None else weights * w
-            else:
-                if X is prefix.X and prefix.steps:
-                    # A shared prefix's rows: a transformer fitting in place (copy=False)
-                    # must not change them under the other candidates.
-                    X = X.copy()
-                X = step.fit_transform(X)
-            fitted.append((name, step))
-            if len(fitted) == check_after:
-                _check_imputed(X, name)
-        return PipelinePrefix(
-            steps=fitted, X=X, y=prefix.y, sample_domain=prefix.sample_domain,
-            weights=weights, n_features_in=prefix.n_features_in,
-        )
-
-    def fit_after(self, prefix: PipelinePrefix, y=None, **fit_params):
-        """Fit the steps after a fitted prefix (from :meth:`fit_prefix`), then the final one.
-
-        The prefix's steps must be fitted versions of this pipeline's first steps (same
-        names); they become the first entries of ``steps_``. ``y`` replaces the labels
-        the prefix was fitted with (same rows, other labels: circular validation's
-        pseudo-labels); only a prefix of label-free transformers allows it.
-        """
-        self._validate_steps()
+        _check_steps(self.steps)
         n = len(prefix.steps)
         names = [name for name, _ in self.steps[:n]]
         if [name for name, _ in prefix.steps] != names:
@@ -472,15 +437,7 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
                 f"The prefix fits steps {[name for name, _ in prefix.steps]}, but this "
                 f"pipeline starts with {names}."
             )
-        if y is not None:
-            if any(isinstance(step, BaseAdapter) for _, step in prefix.steps):
-                raise ValueError(
-                    "fit_after(y=...) needs a prefix of label-free transformers; this one "
-                    "has an adapter, which was fitted with other labels."
-                )
-            _, y, _ = prepare_fit(prefix.X, y, prefix.sample_domain)
-            prefix = replace(prefix, y=y)
-        done = self._fit_steps(prefix, self.steps[n:-1], _leading_transformers(self.steps))
+        done = _fit_steps(prefix, self.steps[n:-1], _leading_transformers(self.steps))
         X, y, sample_domain = done.X, done.y, done.sample_domain
         self.n_features_in_ = done.n_features_in
         name, final = self.steps[-1]
@@ -522,38 +479,6 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
 
     def predict(self, X, sample_domain=None):
         return self._final_call("predict", X, sample_domain)
-
-    def final_outputs(self, X, sample_domain=None, methods=("predict",), *, skip_steps=0):
-        """Several outputs of the final estimator from one pass through the adapters.
-
-        Returns a dict with ``"features"`` (as :meth:`transform`) and, for each name in
-        ``methods`` the final estimator provides, its output on those features. Model
-        selection records predictions, probabilities, decision values and features of
-        the same rows; this computes the adaptation once instead of once per output.
-        With ``skip_steps=k``, ``X`` is the output of the first ``k`` fitted steps
-        (:meth:`PipelinePrefix.transform` of a shared prefix), which are not run again.
-        """
-        if skip_steps:
-            check_is_fitted(self, "steps_")
-            if sample_domain is None:
-                sample_domain = np.full(X.shape[0], DEFAULT_TARGET_DOMAIN)
-            Xt = _transform_steps(self.steps_[skip_steps:-1], X, sample_domain)
-        else:
-            Xt = self.transform(X, sample_domain)
-        final = self.steps_[-1][1]
-        out = {"features": Xt}
-        is_da = isinstance(final, BaseDAEstimator)
-        if is_da and sample_domain is None:
-            sample_domain = np.full(Xt.shape[0], DEFAULT_TARGET_DOMAIN)
-        for method in methods:
-            if not hasattr(final, method):
-                continue
-            try:
-                func = getattr(final, method)
-                out[method] = func(Xt, sample_domain) if is_da else func(Xt)
-            except (AttributeError, NotImplementedError):
-                continue
-        return out
 
     @available_if(_final_has("predict_proba"))
     def predict_proba(self, X, sample_domain=None):

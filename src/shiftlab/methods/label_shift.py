@@ -14,6 +14,9 @@ Both are adapters producing class-ratio weights ``w_y = q_y / p_y`` for the sour
 (mean one, target rows 0; pooled over source domains, see ``source_pooling_``) and expose
 ``target_prior_``, :meth:`~_LabelShiftAdapter.correct_proba` (prior correction of any
 source-trained classifier's probabilities) and the module function :func:`adjust_proba`.
+An estimated prior on the boundary of the simplex (a class at ~0) is rarely right; it
+raises a :class:`~shiftlab.exceptions.DegeneratePriorWarning` naming the likely causes
+(a poorly calibrated classifier, a shift that is not label shift) and the fixes.
 
 The internal classifier is cross-fitted: with ``cv`` folds of the source, each fold's
 model predicts its held-out fold (for the confusion matrix / the calibration) and the
@@ -24,6 +27,7 @@ trained on.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy.optimize import minimize, nnls
@@ -36,7 +40,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from shiftlab.data.convention import label_kind
-from shiftlab.exceptions import DataValidationError
+from shiftlab.exceptions import DataValidationError, DegeneratePriorWarning
 from shiftlab.methods._checks import ESTIMATOR, NON_NEGATIVE, at_least
 from shiftlab.methods._threads import single_blas_thread
 from shiftlab.methods.base import BaseAdapter, prepare_predict
@@ -46,6 +50,11 @@ from shiftlab.methods.reweight import _normalize_weights
 __all__ = ["BBSE", "MLLS", "adjust_proba"]
 
 _LOG_FLOOR = 1e-12
+#: A class whose estimated target prior is below this, and below 1% of its source
+#: frequency (so that a class that is merely rare is not flagged), is at the boundary of
+#: the simplex: see :func:`_warn_if_degenerate`.
+_BOUNDARY = 1e-3
+_SHOWN_CLASSES = 10
 
 
 def adjust_proba(proba, source_prior, target_prior) -> np.ndarray:
@@ -81,6 +90,47 @@ def adjust_proba(proba, source_prior, target_prior) -> np.ndarray:
     out[good] /= total[good]
     out[~good] = proba[~good]
     return out
+
+
+def _label(c):
+    return repr(c.item() if isinstance(c, np.generic) else c)
+
+
+def _prior_text(classes, prior):
+    items = [f"{_label(c)}: {v:.3g}"
+             for c, v in zip(classes[:_SHOWN_CLASSES], prior, strict=False)]
+    more = f", ... ({len(classes)} classes)" if len(classes) > _SHOWN_CLASSES else ""
+    return "{" + ", ".join(items) + more + "}"
+
+
+def _warn_if_degenerate(name, classes, q, p, fix, failed=False):
+    """Warn (:class:`DegeneratePriorWarning`) when the estimated target prior ``q`` is on
+    the boundary of the simplex (or the estimate failed and ``p`` replaced it)."""
+    low = np.flatnonzero(q < np.minimum(_BOUNDARY, 1e-2 * p))
+    if not failed and low.size == 0:
+        return
+    if failed:
+        what = ("the estimate was zero for every class, so the source prior is used "
+                "instead (the class weights are all 1)")
+    else:
+        zeros = ", ".join(f"{_label(classes[j])} (estimated {q[j]:.2g}, source {p[j]:.3g})"
+                          for j in low[:_SHOWN_CLASSES])
+        what = (f"class(es) {zeros} at ~0 (their source rows get ~0 weight, and the "
+                "prior-corrected probabilities of correct_proba hardly ever predict them)")
+        top = int(np.argmax(q))
+        if q[top] >= 1.0 - _BOUNDARY:
+            what += (f", and class {_label(classes[top])} gets essentially all the mass "
+                     f"({q[top]:.4f})")
+    warnings.warn(
+        f"{name}: the estimated target class prior is degenerate: {what}. Estimated target "
+        f"prior {_prior_text(classes, q)}; source prior {_prior_text(classes, p)}. Unless "
+        "the target really lacks those classes, the classifier may be poorly calibrated "
+        f"or the shift is not label shift (P(x | y) changed too). Fix: {fix}; or, if the "
+        "features themselves moved, use a covariate-shift method (e.g. KMM, "
+        "DensityReweight) or a mapping method (e.g. CORAL) instead of a label-shift one.",
+        DegeneratePriorWarning,
+        stacklevel=6,  # the caller of fit()
+    )
 
 
 class _LabelShiftAdapter(BaseAdapter):
@@ -144,7 +194,10 @@ class _LabelShiftAdapter(BaseAdapter):
         self.estimators_ = models
         q = self._estimate_prior(held_out, y_idx, target_out, prior)
         q = np.maximum(q, 0.0)
-        q = q / q.sum() if q.sum() > 0 else prior.copy()
+        failed = not q.sum() > 0
+        q = prior.copy() if failed else q / q.sum()
+        _warn_if_degenerate(type(self).__name__, classes, q, prior, self._degenerate_fix(),
+                            failed)
         self.target_prior_ = q
         self.class_weights_ = q / prior
         self.source_pooling_ = "pooled"
@@ -152,6 +205,10 @@ class _LabelShiftAdapter(BaseAdapter):
         weights[src] = _normalize_weights(self.class_weights_[y_idx], type(self).__name__)
         self.sample_weight_ = weights
         return self
+
+    def _degenerate_fix(self):
+        """The advice of the degenerate-prior warning (see :func:`_warn_if_degenerate`)."""
+        return "use a calibrated probabilistic estimator"
 
     def _weights(self, X, sample_domain):
         return self.sample_weight_.copy()
@@ -266,6 +323,13 @@ class BBSE(_LabelShiftAdapter):
     @property
     def _needs_proba(self):
         return bool(self.soft)
+
+    def _degenerate_fix(self):
+        first = ("use a calibrated probabilistic estimator (e.g. "
+                 "CalibratedClassifierCV(LogisticRegression()))" if self.soft else
+                 "try soft=True with a calibrated probabilistic estimator (e.g. "
+                 "CalibratedClassifierCV(LogisticRegression()))")
+        return first + ", or MLLS (which calibrates its classifier)"
 
     def _estimate_prior(self, held_out, y_idx, target_out, prior):
         k = prior.size
@@ -406,6 +470,12 @@ class MLLS(_LabelShiftAdapter):
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
+
+    def _degenerate_fix(self):
+        first = ("try calibration='bcts'" if self.calibration is None else
+                 "try a better calibrated or stronger estimator (e.g. "
+                 "CalibratedClassifierCV(...) or a non-linear classifier)")
+        return first + ", or BBSE(soft=True)"
 
     def _estimate_prior(self, held_out, y_idx, target_out, prior):
         if self.calibration not in ("bcts", "ts", None):

@@ -20,6 +20,11 @@ __all__ = [
 
 Family = Literal["baseline", "reweighting", "mapping", "subspace", "other", "label_shift"]
 
+#: Prefix of the qualified names of the deep methods (``deep:SourceOnly``; see
+#: :mod:`shiftlab.deep.registry`). Shallow and deep methods share one namespace: a
+#: shallow name is bare and cannot take this prefix.
+DEEP_PREFIX = "deep:"
+
 # Modules that register methods when imported (one per family).
 #: Modules whose import registers the shallow methods (imported on first registry use).
 METHOD_MODULES = (
@@ -88,6 +93,8 @@ def register_method(**spec_kwargs) -> Callable[[type], type]:
 
     def deco(cls: type) -> type:
         spec = MethodSpec(cls=cls, **spec_kwargs)
+        if spec.name[: len(DEEP_PREFIX)].lower() == DEEP_PREFIX:
+            raise ValueError(f"{spec.name!r}: the {DEEP_PREFIX!r} prefix names deep methods.")
         _REGISTRY[spec.name] = spec
         return cls
 

@@ -2,8 +2,11 @@
 
 Input: the tidy rows a benchmark stores, one per (dataset, task, outer split, method,
 candidate, scorer), with at least the columns ``dataset, task, method, outer_split,
-scorer, selected, accuracy``. Baselines (``Train Src``, ``Train Tgt``) have scorer
-``"none"``; the supervised oracle is the scorer ``"oracle"``.
+scorer, selected, accuracy`` (see :mod:`shiftlab.selection._table`). Baselines fitted once
+(``Train Src``, ``Train Tgt``) have scorer ``"none"``; the supervised oracle is the scorer
+``"oracle"``. The ``role`` column says which rows are the source-only reference and the
+target-only bound (:func:`~shiftlab.selection._table.result_roles` derives it for rows
+stored without it).
 
 Conventions follow SKADA-Bench (arXiv 2407.11676): a cell is the mean over tasks of the
 mean over outer splits; the realistic table uses, for each method, the unsupervised
@@ -19,6 +22,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from shiftlab.selection import reliability
+from shiftlab.selection._table import (
+    BASELINE_SCORER,
+    ORACLE_SCORER,
+    SOURCE_ONLY,
+    TARGET_ONLY,
+    result_roles,
+)
+
 __all__ = [
     "BASELINE_SCORER",
     "ORACLE",
@@ -33,22 +45,24 @@ __all__ = [
     "wilcoxon_vs_source",
 ]
 
-ORACLE = "oracle"
-BASELINE_SCORER = "none"
-SOURCE_ONLY = "Train Src"
-TARGET_ONLY = "Train Tgt"
-#: Deep runs have no Train Src / Train Tgt rows; their source-only and target-only
-#: (oracle) methods play those roles.
-DEEP_SOURCE_ONLY = "SourceOnly"
-DEEP_TARGET_ONLY = "TargetOnly"
+ORACLE = ORACLE_SCORER
+#: The columns that name one search (one selection per scorer) in a run's rows.
+SEARCH_KEYS = ("dataset", "task", "method", "outer_split")
 
 
-def source_baseline(rows: pd.DataFrame) -> str:
-    """Name of the source-only reference of ``rows``: Train Src, else deep SourceOnly."""
-    names = set(rows["method"]) if len(rows) else set()
-    if SOURCE_ONLY not in names and DEEP_SOURCE_ONLY in names:
-        return DEEP_SOURCE_ONLY
-    return SOURCE_ONLY
+def source_baseline(rows: pd.DataFrame) -> str | None:
+    """Method name of the source-only reference of ``rows`` (None without one).
+
+    The source-only baseline fitted once (Train Src) when there is one, else the
+    source-only method (SourceOnly: deep runs have no Train Src).
+    """
+    if not len(rows):
+        return None
+    source = rows[(result_roles(rows) == SOURCE_ONLY).to_numpy()]
+    if source.empty:
+        return None
+    fixed = source[source["scorer"] == BASELINE_SCORER]
+    return str((fixed if len(fixed) else source)["method"].iloc[0])
 
 
 def selected_rows(results: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
@@ -128,12 +142,14 @@ def wilcoxon_vs_source(rows: pd.DataFrame, metric: str = "test_accuracy", alpha:
 
 
 def average_ranks(
-    rows: pd.DataFrame, metric: str = "test_accuracy", exclude=(TARGET_ONLY, DEEP_TARGET_ONLY)
+    rows: pd.DataFrame, metric: str = "test_accuracy", exclude_roles=(TARGET_ONLY,)
 ):
-    """Mean rank of each method over tasks (1 = best), ties sharing the average rank."""
-    per_task = rows[~rows["method"].isin(exclude)].groupby(["dataset", "task", "method"])[
-        metric
-    ].mean()
+    """Mean rank of each method over tasks (1 = best), ties sharing the average rank.
+
+    Methods of ``exclude_roles`` (the target-only bound) are not ranked.
+    """
+    kept = ~result_roles(rows).isin(exclude_roles).to_numpy()
+    per_task = rows[kept].groupby(["dataset", "task", "method"])[metric].mean()
     table = per_task.unstack("method")
     table = table.dropna(axis=0, how="any")
     if table.empty:
@@ -186,11 +202,17 @@ def main_table(results: pd.DataFrame, mode: str = "realistic", metric: str = "te
         rec["rank"] = ranks.get(method, np.nan)
         records.append(rec)
     table = pd.DataFrame(records).set_index("method")
-    order = [m for m in (SOURCE_ONLY, TARGET_ONLY) if m in table.index]
+    # The source-only reference first, then the target-only bound, then by rank.
+    role_of = result_roles(rows).groupby(rows["method"].to_numpy()).first()
+    reference = source_baseline(rows)
+    order = [m for m in (reference,) if m in table.index]
+    order += [m for m in table.index if role_of.get(m) == TARGET_ONLY]
     rest = sorted(set(table.index) - set(order), key=lambda m: (table.loc[m, "rank"], m))
     table = table.loc[order + rest]
     # How many tasks the ranks average over (tasks where every method has a result).
     table.attrs["rank_tasks"] = n_rank_tasks
+    table.attrs["reference"] = reference
+    table.attrs["roles"] = {m: role_of.get(m) for m in table.index}
     return table
 
 
@@ -223,66 +245,54 @@ def with_candidate_truth(results: pd.DataFrame, truth: str = "test_accuracy") ->
 def scorer_reliability(results: pd.DataFrame, truth: str = "test_accuracy") -> pd.DataFrame:
     """How well each scorer's inner score tracks target accuracy, per scorer.
 
-    Uses every candidate row with an inner score and the candidate's target accuracy
-    (column ``truth``). Returns the pooled Spearman correlation, the mean per-(task,
-    method, split) Spearman correlation, and the mean regret: oracle-selected accuracy
-    minus the scorer-selected accuracy on the outer test split.
+    :func:`shiftlab.selection.scorer_reliability` over the run's searches (one per
+    dataset, task, method and outer split), on every candidate row with an inner score
+    and a target accuracy (see :func:`with_candidate_truth`). Returns the pooled
+    Spearman correlation, the mean per-search Spearman correlation, and the mean regret:
+    oracle-selected accuracy minus the scorer-selected accuracy on the outer test split.
     """
     needed = {"scorer", "inner_score", truth}
     if results.empty or not needed <= set(results.columns):
         return pd.DataFrame()
     results = with_candidate_truth(results, truth)
-    truth = "candidate_truth"
-    cand = results[~results["scorer"].isin([ORACLE, BASELINE_SCORER])]
-    cand = cand[np.isfinite(cand["inner_score"].astype(float))
-                & np.isfinite(cand[truth].astype(float))]
-    out = []
-    sel = selected_rows(results)
-    oracle_acc = sel[sel["scorer"] == ORACLE].set_index(
-        ["dataset", "task", "method", "outer_split"]
-    )["test_accuracy"]
-    for scorer, grp in cand.groupby("scorer"):
-        pooled = stats.spearmanr(grp["inner_score"], grp[truth]).statistic
-        local = []
-        for _, g in grp.groupby(["dataset", "task", "method", "outer_split"]):
-            if g["inner_score"].nunique() > 1 and g[truth].nunique() > 1:
-                local.append(stats.spearmanr(g["inner_score"], g[truth]).statistic)
-        mine = sel[sel["scorer"] == scorer].set_index(
-            ["dataset", "task", "method", "outer_split"]
-        )["test_accuracy"]
-        common = mine.index.intersection(oracle_acc.index)
-        regret = (oracle_acc.loc[common] - mine.loc[common]).mean() if len(common) else np.nan
-        out.append({
-            "scorer": scorer,
-            "spearman_pooled": pooled,
-            "spearman_mean": float(np.mean(local)) if local else np.nan,
-            "regret_vs_oracle": regret,
-            "n_candidates": len(grp),
-        })
-    if not out:  # only baselines so far (a run in progress): nothing to rank
+    searched = results[results["scorer"] != BASELINE_SCORER]
+    if searched.empty:
         return pd.DataFrame()
-    return pd.DataFrame(out).sort_values("spearman_pooled", ascending=False)
+    rel = reliability.scorer_reliability(
+        searched, "test_accuracy", oracle=ORACLE, by=SEARCH_KEYS, truth="candidate_truth",
+        min_pairs=2,
+    )
+    rel = rel[(rel.index != ORACLE) & (rel["n_candidates"] > 0)]
+    if rel.empty:  # only baselines so far (a run in progress): nothing to rank
+        return pd.DataFrame()
+    out = rel.sort_index().reset_index().rename(columns={"spearman": "spearman_mean"})
+    out = out[["scorer", "spearman_pooled", "spearman_mean", "regret_vs_oracle",
+               "n_candidates"]]
+    return out.sort_values("spearman_pooled", ascending=False)
 
 
 def sanity_checks(results: pd.DataFrame, metric: str = "test_accuracy",
                   tolerance: float = 0.02) -> list[str]:
     """Signs that a run's numbers mean less than they seem, each with its numbers.
 
-    * a base estimator that, trained on the target labels (Train Tgt), scores within
-      ``tolerance`` of predicting the majority class: no method can show anything there;
+    * a base estimator that, trained on the target labels (Train Tgt: a target-only
+      baseline), scores within ``tolerance`` of predicting the majority class: no method
+      can show anything there;
     * a scorer that selected nothing on some splits (every score NaN);
-    * a method identical to Train Src on every task and split (it did not adapt).
+    * a method identical to the source-only baseline (Train Src) on every task and split
+      (it did not adapt).
     """
     if results.empty or "method" not in results:
         return []
     out = []
-    tgt = results[(results["method"] == TARGET_ONLY) & (results["scorer"] == BASELINE_SCORER)]
+    target_only = (result_roles(results) == TARGET_ONLY).to_numpy()
+    tgt = results[target_only & (results["scorer"] == BASELINE_SCORER).to_numpy()]
     if "test_majority_rate" in tgt:
-        for dataset, grp in tgt.groupby("dataset"):
+        for (dataset, method), grp in tgt.groupby(["dataset", "method"]):
             acc, rate = grp[metric].mean(), grp["test_majority_rate"].mean()
             if np.isfinite(acc) and np.isfinite(rate) and acc - rate <= tolerance:
                 out.append(
-                    f"{dataset}: the base estimator trained on target labels (Train Tgt) "
+                    f"{dataset}: the base estimator trained on target labels ({method}) "
                     f"scores {acc:.3f}, the majority class alone {rate:.3f}: no method can "
                     "show a gain there; choose a base estimator that fits this data."
                 )
@@ -296,15 +306,17 @@ def sanity_checks(results: pd.DataFrame, metric: str = "test_accuracy",
                 out.append(f"scorer {scorer} selected nothing on {missing} of {len(flags)} "
                            "(task, split, method) searches: every score was NaN there.")
     sel = selected_rows(results, metric)
-    src = sel[(sel["method"] == SOURCE_ONLY) & (sel["scorer"] == BASELINE_SCORER)]
+    reference = source_baseline(sel)
+    src = sel[(sel["method"] == reference) & (sel["scorer"] == BASELINE_SCORER)]
     if not src.empty:
         ref = src.set_index(["dataset", "task", "outer_split"])[metric]
-        adapted = sel[~sel["method"].isin([SOURCE_ONLY, TARGET_ONLY])
-                      & (sel["scorer"] != BASELINE_SCORER)]
+        adapted = sel[(sel["method"] != reference).to_numpy()
+                      & (result_roles(sel) != TARGET_ONLY).to_numpy()
+                      & (sel["scorer"] != BASELINE_SCORER).to_numpy()]
         for method, grp in adapted.groupby("method"):
             g = grp.groupby(["dataset", "task", "outer_split"])[metric].apply(
                 lambda v: np.allclose(v, ref.get(v.name, np.nan)))
             if len(g) >= 2 and g.all():
-                out.append(f"{method} equals Train Src on all {len(g)} (task, split) pairs "
-                           "under every scorer: it did not change the predictions.")
+                out.append(f"{method} equals {reference} on all {len(g)} (task, split) "
+                           "pairs under every scorer: it did not change the predictions.")
     return out

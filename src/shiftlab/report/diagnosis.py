@@ -34,21 +34,28 @@ one-hot for categorical ones, fitted on the rows' features only).
 from __future__ import annotations
 
 import datetime as _dt
-import html
-import io
 import json
 import math
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from shiftlab.data.convention import is_masked
 from shiftlab.data.dataset import DomainDataset
 from shiftlab.exceptions import DataValidationError, UnknownNameError, suggest
+from shiftlab.report._diagnosis_stats import (
+    _categorical_mask,
+    _covariate_level,
+    _domain_auc,
+    _estimate_priors,
+    _feature_names,
+    _flat,
+    _stratified_bootstrap_ci,
+    _total_variation,
+)
 
 __all__ = ["Diagnosis", "FeatureShift", "choose_task", "diagnose"]
 
@@ -221,99 +228,21 @@ class Diagnosis:
 
     def to_text(self) -> str:
         """A plain-text summary (what the command line prints, without colours)."""
-        lines = [f"Shift diagnosis of {self.dataset}: {self._task_line()}",
-                 f"  {self.task_reason}",
-                 f"  rows: source {self.n_source} ({self.n_source_labelled} labelled), "
-                 f"target {self.n_target}; {self.n_features} features",
-                 "",
-                 "1. Domain separability (domain classifier, out-of-fold ROC AUC)",
-                 f"  AUC {self.domain_auc:.3f}, 95% CI {self._lo_hi(self.domain_auc_ci)}: "
-                 f"{self.covariate_text}"]
-        if self.residual_auc is not None:
-            lines.append(f"  after reweighting the source to the estimated target prior: "
-                         f"AUC {self.residual_auc:.3f}, 95% CI "
-                         f"{self._lo_hi(self.residual_auc_ci)}")
-        lines += ["", "2. Label distribution"]
-        if self.source_prior is None:
-            lines.append(f"  {self.prior_text}")
-        else:
-            lines.append("  classes: " + ", ".join(self.classes))
-            for label, q in self._prior_rows():
-                lines.append(f"  {label}: " + ", ".join(f"{v:.3f}" for v in q))
-            lines.append(f"  {self.prior_text}")
-            if self.evaluator:
-                lines.append(f"  {_EVALUATOR_LABEL}: true target prior "
-                             + ", ".join(f"{v:.3f}" for v in self.evaluator["true_prior"])
-                             + f" ({self.evaluator['n_labelled']} labelled target rows)")
-        lines += ["", f"3. Features that shift most (top {len(self.top_features)})"]
-        for f in self.top_features:
-            lines.append(f"  {f.name}: {f.test} {_num(f.statistic)} (p={_p(f.p_value)}), "
-                         f"SMD {_num(f.smd)}, missing {_pct(f.missing_source)} -> "
-                         f"{_pct(f.missing_target)}")
-        lines += ["", "4. Suggested family of methods (a hint, not a promise)",
-                  f"  {self.hint}"]
-        if self.warnings:
-            lines += ["", "Warnings:"] + [f"  ! {w}" for w in self.warnings]
-        if self.notes:
-            lines += ["", "Notes:"] + [f"  - {n}" for n in self.notes]
-        return "\n".join(lines)
+        from shiftlab.report._diagnosis_render import render_text
+
+        return render_text(self)
 
     def to_rich(self):
         """A Rich renderable (tables and coloured text) of the diagnosis."""
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
+        from shiftlab.report._diagnosis_render import render_rich
 
-        parts: list[Any] = [
-            Text(f"Shift diagnosis of {self.dataset}: {self._task_line()}", style="bold"),
-            Text(f"{self.task_reason} Rows: source {self.n_source} "
-                 f"({self.n_source_labelled} labelled), target {self.n_target}; "
-                 f"{self.n_features} features", style="dim"),
-            Text(""),
-            Text("1. Domain separability (domain classifier, out-of-fold ROC AUC)",
-                 style="bold"),
-            Text(f"   AUC {self.domain_auc:.3f}, 95% CI {self._lo_hi(self.domain_auc_ci)}: "
-                 f"{self.covariate_text}"),
-        ]
-        if self.residual_auc is not None:
-            parts.append(Text(f"   after reweighting the source to the estimated target prior: "
-                              f"AUC {self.residual_auc:.3f}, 95% CI "
-                              f"{self._lo_hi(self.residual_auc_ci)}"))
-        parts += [Text(""), Text("2. Label distribution", style="bold")]
-        if self.source_prior is not None:
-            table = Table(show_edge=False)
-            table.add_column("")
-            for c in self.classes:
-                table.add_column(c, justify="right")
-            for label, q in self._prior_rows():
-                table.add_row(label, *(f"{v:.3f}" for v in q))
-            if self.evaluator:
-                table.add_row(Text(f"{_EVALUATOR_LABEL}: true target prior", style="dim"),
-                              *(Text(f"{v:.3f}", style="dim")
-                                for v in self.evaluator["true_prior"]))
-            parts.append(table)
-        parts.append(Text(f"   {self.prior_text}"))
-        parts += [Text(""), Text(f"3. Features that shift most (top {len(self.top_features)})",
-                                 style="bold")]
-        ftable = Table(show_edge=False)
-        for col in ("feature", "test", "statistic", "p-value", "SMD", "missing source",
-                    "missing target"):
-            ftable.add_column(col, justify="left" if col in ("feature", "test") else "right")
-        for f in self.top_features:
-            ftable.add_row(f.name, f.test, _num(f.statistic), _p(f.p_value), _num(f.smd),
-                           _pct(f.missing_source), _pct(f.missing_target))
-        parts.append(ftable)
-        parts += [Text(""), Text("4. Suggested family of methods (a hint, not a promise)",
-                                 style="bold"), Text(f"   {self.hint}", style="green")]
-        for w in self.warnings:
-            parts.append(Text(f"warning: {w}", style="yellow"))
-        for n in self.notes:
-            parts.append(Text(f"note: {n}", style="dim"))
-        return Group(*parts)
+        return render_rich(self)
 
     def to_html(self) -> str:
         """The diagnosis as one self-contained HTML page (inline SVG figures)."""
-        return _render_html(self)
+        from shiftlab.report._diagnosis_render import render_html
+
+        return render_html(self)
 
     def write_html(self, path: str | Path) -> Path:
         path = Path(path)
@@ -344,30 +273,6 @@ def _clean(value):
         value = float(value)
         return value if math.isfinite(value) else None
     return value
-
-
-def _num(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.3f}"
-
-
-def _p(v) -> str:
-    if v is None or not np.isfinite(v):
-        return "–"
-    return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
-
-
-def _pct(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{100 * v:.1f}%"
-
-
-def _total_variation(p, q) -> float:
-    return float(0.5 * np.abs(np.asarray(p, float) - np.asarray(q, float)).sum())
-
-
-def _flat(X) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    return X.reshape(X.shape[0], -1)
-
 
 def _unknown_domain(name: str, role: str, choices: Sequence[str]) -> UnknownNameError:
     return UnknownNameError(
@@ -436,146 +341,6 @@ def choose_task(dataset: DomainDataset, sources: str | Sequence[str] | None = No
                    f"{', '.join(map(repr, sources))} as given"
                    + (" (merged)" if len(sources) > 1 else ""))
     return sources, target, reason + ". Pass --source/--target to choose."
-
-
-def _categorical_mask(dataset: DomainDataset, n_features: int, X: np.ndarray) -> np.ndarray:
-    """Boolean mask of the categorical columns (metadata ``categorical_columns``)."""
-    mask = np.zeros(n_features, dtype=bool)
-    names = _feature_names(dataset, n_features)
-    listed = dataset.metadata.get("categorical_columns") or []
-    for col in listed:
-        if col in names:
-            j = names.index(col)
-            values = X[:, j][~np.isnan(X[:, j])]
-            if values.size == 0 or (np.all(values >= 0) and np.all(np.mod(values, 1) == 0)):
-                mask[j] = True
-    return mask
-
-
-def _feature_names(dataset: DomainDataset, n_features: int) -> list[str]:
-    names = list(dataset.feature_names) if dataset.feature_names is not None else []
-    if len(names) != n_features:
-        names = [f"x{j}" for j in range(n_features)]
-    return [str(n) for n in names]
-
-
-# =============================================================================
-# 1. domain separability
-# =============================================================================
-def _stratified_bootstrap_ci(d, scores, weights, n_bootstrap, rng) -> tuple[float, float]:
-    from sklearn.metrics import roc_auc_score
-
-    if n_bootstrap <= 0:
-        return (float("nan"), float("nan"))
-    idx0, idx1 = np.flatnonzero(d == 0), np.flatnonzero(d == 1)
-    aucs = np.empty(n_bootstrap)
-    for b in range(n_bootstrap):
-        idx = np.concatenate([rng.choice(idx0, idx0.size), rng.choice(idx1, idx1.size)])
-        w = None if weights is None else weights[idx]
-        aucs[b] = roc_auc_score(d[idx], scores[idx], sample_weight=w)
-    lo, hi = np.nanpercentile(aucs, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def _domain_auc(X, d, *, categorical, cv, n_bootstrap, seed):
-    """Out-of-fold ROC AUC of a domain classifier, with a bootstrap 95% CI."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
-    n_splits = int(min(cv, np.bincount(d).min()))
-    if n_splits < 2:
-        raise DataValidationError(
-            "The domain classifier needs at least 2 rows in the source and in the target."
-        )
-    oof = np.zeros(d.size)
-    folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    with _openmp_scope(X):
-        for train, test in folds.split(X, d):
-            model = HistGradientBoostingClassifier(
-                categorical_features=categorical if categorical.any() else None,
-                random_state=seed,
-            )
-            model.fit(X[train], d[train])
-            oof[test] = model.predict_proba(X[test])[:, 1]
-    auc = float(roc_auc_score(d, oof))
-    ci = _stratified_bootstrap_ci(d, oof, None, n_bootstrap, np.random.default_rng(seed))
-    return auc, ci, oof
-
-
-def _openmp_scope(X):
-    """One OpenMP thread for a small input: the boosting's threads only cost there (and,
-    on a busy machine, spinning threads slow every fit by an order of magnitude)."""
-    import contextlib
-
-    from threadpoolctl import threadpool_limits
-
-    from shiftlab.methods._threads import SMALL_PROBLEM_ENTRIES, SMALL_PROBLEM_ROWS
-
-    if X.shape[0] <= SMALL_PROBLEM_ROWS and X.size <= SMALL_PROBLEM_ENTRIES:
-        return threadpool_limits(limits=1, user_api="openmp")
-    return contextlib.nullcontext()
-
-
-def _covariate_level(auc: float, ci: tuple[float, float]) -> tuple[str, str]:
-    lo = ci[0]
-    if not np.isfinite(lo):
-        lo = auc - 1e-9
-    if lo <= 0.5:
-        return "none", ("no detectable covariate shift (the interval covers 0.5: a classifier "
-                        "cannot tell source rows from target rows)")
-    if auc < 0.7:
-        return "weak", "weak but detectable shift of the feature distribution"
-    if auc < 0.9:
-        return "moderate", "moderate shift of the feature distribution"
-    return "strong", ("strong shift: the domains are almost separable (little overlap of the "
-                      "feature distributions)")
-
-
-# =============================================================================
-# 2. label distribution
-# =============================================================================
-def _label_shift_encoder(categorical: np.ndarray):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    num = np.flatnonzero(~categorical).tolist()
-    cat = np.flatnonzero(categorical).tolist()
-    steps = []
-    if num:
-        steps.append(("num", make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-            StandardScaler()), num))
-    if cat:
-        steps.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cat))
-    return ColumnTransformer(steps, remainder="drop")
-
-
-def _estimate_priors(dataset, sources, target, categorical, seed, cv):
-    """Fit BBSE and MLLS on the source labels and the unlabelled target rows.
-
-    ``pack`` masks every target label (-1) whatever the file holds: the estimators never
-    see a target label. Source rows whose label is missing are dropped (they carry no
-    label for the confusion matrix / the calibration).
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    from shiftlab.methods.label_shift import BBSE, MLLS
-
-    X, y, sample_domain = dataset.pack(sources, target)  # target labels masked (-1)
-    X = _flat(X)
-    keep = (sample_domain < 0) | ~is_masked(y, "classification")
-    X, y, sample_domain = X[keep], y[keep], sample_domain[keep]
-    encoded = _label_shift_encoder(categorical).fit_transform(X)
-    estimates, fitted = {}, {}
-    for name, cls in (("BBSE", BBSE), ("MLLS", MLLS)):
-        est = cls(LogisticRegression(max_iter=1000), cv=cv, random_state=seed)
-        est.fit(encoded, y, sample_domain=sample_domain)
-        fitted[name] = est
-        estimates[name] = np.asarray(est.target_prior_, dtype=float)
-    return fitted, estimates
 
 
 def _degenerate(q: np.ndarray) -> bool:
@@ -932,203 +697,3 @@ def _provenance(dataset, seed, n_bootstrap, cv, max_rows) -> dict:
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
                      "scipy": scipy.__version__, "scikit-learn": sklearn.__version__},
     }
-
-
-# =============================================================================
-# HTML
-# =============================================================================
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
-max-width:1100px;color:#1d2733;line-height:1.45;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:2px solid #e3e8ee;
-padding-bottom:.2rem;font-size:1.25rem}.sub{color:#5b6b7c}
-table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
-th,td{padding:.3rem .6rem;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}thead th{background:#f4f6f9}
-.hint{background:#eef7f0;border-left:4px solid #0a7d32;padding:.6rem 1rem}
-.warn{background:#fff6e5;border-left:4px solid #b36b00;padding:.6rem 1rem;margin:.4rem 0}
-.evaluator td{color:#8a4b00;font-style:italic}.note{font-size:.85rem;color:#5b6b7c}
-.fig{margin:1rem 0}pre{background:#f4f6f9;padding:.6rem;overflow:auto}
-"""
-
-_COLORS = ("#1f77b4", "#ff7f0e")
-
-
-def _svg(fig) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    text = buf.getvalue()
-    return text[text.find("<svg"):]
-
-
-def _figure(width, height):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
-
-
-def _oof_figure(diag: Diagnosis) -> str:
-    oof, d = diag._plot["oof"], diag._plot["domain"]
-    fig = _figure(6, 2.8)
-    ax = fig.add_subplot()
-    bins = np.linspace(0, 1, 31)
-    for k, label in enumerate(("source", "target")):
-        ax.hist(oof[d == k], bins=bins, density=True, histtype="step", lw=1.8,
-                color=_COLORS[k], label=label)
-    ax.set_xlabel("out-of-fold P(target | x) of the domain classifier")
-    ax.set_ylabel("density")
-    ax.legend(frameon=False)
-    return _svg(fig)
-
-
-def _prior_figure(diag: Diagnosis) -> str:
-    rows = diag._prior_rows()
-    if diag.evaluator:
-        rows.append(("true target prior (evaluator only)", diag.evaluator["true_prior"]))
-    k = len(diag.classes)
-    fig = _figure(max(4.0, 1.0 + 0.9 * k), 2.8)
-    ax = fig.add_subplot()
-    width = 0.8 / len(rows)
-    for i, (label, q) in enumerate(rows):
-        ax.bar(np.arange(k) + (i - (len(rows) - 1) / 2) * width, q, width, label=label,
-               hatch="//" if "evaluator" in label else None,
-               alpha=0.6 if "evaluator" in label else 1.0)
-    ax.set_xticks(np.arange(k), diag.classes)
-    ax.set_ylabel("class probability")
-    ax.set_ylim(0, 1)
-    ax.legend(frameon=False, fontsize=8)
-    return _svg(fig)
-
-
-def _features_figure(diag: Diagnosis) -> str:
-    shown = [f for f in diag.features[:PLOT_FEATURES]]
-    if not shown:
-        return ""
-    ncols = min(3, len(shown))
-    nrows = math.ceil(len(shown) / ncols)
-    fig = _figure(4.0 * ncols, 2.8 * nrows)
-    for i, f in enumerate(shown):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
-        xs, xt = diag._plot["features"][f.name]
-        vs, vt = xs[~np.isnan(xs)], xt[~np.isnan(xt)]
-        if f.kind == "categorical":
-            cats = np.union1d(np.unique(vs), np.unique(vt))[:30]
-            for k, v in enumerate((vs, vt)):
-                freq = [(v == c).mean() if v.size else 0.0 for c in cats]
-                ax.bar(np.arange(cats.size) + (k - 0.5) * 0.4, freq, 0.4, color=_COLORS[k],
-                       label=("source", "target")[k])
-            labels = diag._plot.get("categories", {}).get(f.name) or []
-            ax.set_xticks(np.arange(cats.size),
-                          [labels[int(c)] if 0 <= int(c) < len(labels) else f"{c:g}"
-                           for c in cats], fontsize=7, rotation=30 if cats.size > 6 else 0)
-        else:
-            both = np.concatenate([vs, vt])
-            if both.size:
-                lo, hi = np.percentile(both, [0.5, 99.5])
-                if hi <= lo:
-                    lo, hi = lo - 0.5, hi + 0.5
-                bins = np.linspace(lo, hi, 31)
-                for k, v in enumerate((vs, vt)):
-                    if v.size:
-                        ax.hist(np.clip(v, lo, hi), bins=bins, density=True, histtype="step",
-                                lw=1.6, color=_COLORS[k], label=("source", "target")[k])
-        ax.set_title(f"{f.name}\n{f.test} {_num(f.statistic)}, missing "
-                     f"{_pct(f.missing_source)} → {_pct(f.missing_target)}", fontsize=9)
-        ax.tick_params(labelsize=7)
-        if i == 0:
-            ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    return _svg(fig)
-
-
-def _render_html(diag: Diagnosis) -> str:
-    e = html.escape
-    title = f"Shift diagnosis: {diag.dataset} ({diag._task_line()})"
-    p = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-         f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
-         f"<h1>{e(title)}</h1>",
-         f"<p class='sub'>{e(diag.task_reason)} Rows: source {diag.n_source} "
-         f"({diag.n_source_labelled} labelled), target {diag.n_target}; "
-         f"{diag.n_features} features.</p>",
-         "<h2>Suggested family of methods</h2>",
-         f"<p class='hint'>{e(diag.hint)}</p>"]
-    for w in diag.warnings:
-        p.append(f"<p class='warn'>Warning: {e(w)}</p>")
-
-    p.append("<h2>1. How separable are the domains?</h2>")
-    p.append(f"<p>Domain classifier ROC AUC (out-of-fold, {diag.provenance.get('cv')}-fold "
-             f"stratified): <b>{diag.domain_auc:.3f}</b>, 95% CI "
-             f"{e(diag._lo_hi(diag.domain_auc_ci))} (stratified bootstrap, "
-             f"{diag.provenance.get('n_bootstrap')} resamples). {e(diag.covariate_text)}.</p>")
-    p.append("<p class='note'>About 0.5: no detectable covariate shift; above 0.9: strong "
-             "shift. The classifier is a histogram gradient boosting model: it handles missing "
-             "values natively (a change of missingness is a shift it can detect), categorical "
-             "codes as categories, and non-linear differences. The interval reflects the "
-             "sampling of the evaluated rows, not the refitting of the folds.</p>")
-    if diag.residual_auc is not None:
-        p.append(f"<p>After reweighting the labelled source rows to the MLLS estimate of the "
-                 f"target prior: AUC <b>{diag.residual_auc:.3f}</b>, 95% CI "
-                 f"{e(diag._lo_hi(diag.residual_auc_ci))} (the same out-of-fold scores, with "
-                 "each source row weighted by its class's estimated prior ratio). Under a pure "
-                 "label shift the reweighted source has the target's feature distribution and "
-                 "this AUC is about 0.5; what remains is shift that the change of class prior "
-                 "does not explain.</p>")
-    p.append(f"<div class='fig'>{_oof_figure(diag)}</div>")
-
-    p.append("<h2>2. Estimated target label distribution</h2>")
-    if diag.source_prior is None:
-        p.append(f"<p>{e(diag.prior_text)}</p>")
-    else:
-        head = "".join(f"<th>{e(c)}</th>" for c in diag.classes)
-        body = "".join(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{v:.3f}</td>" for v in q)
-                       + "</tr>" for label, q in diag._prior_rows())
-        if diag.evaluator:
-            body += (f"<tr class='evaluator'><td>{e(_EVALUATOR_LABEL)}: true target prior "
-                     f"({diag.evaluator['n_labelled']} labelled target rows)</td>"
-                     + "".join(f"<td>{v:.3f}</td>" for v in diag.evaluator["true_prior"])
-                     + "</tr>")
-        p.append(f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>")
-        p.append(f"<p>{e(diag.prior_text)}</p>")
-        p.append("<p class='note'>BBSE (Lipton et al., 2018) and MLLS (EM with bias-corrected "
-                 "calibration; Saerens et al., 2002, Alexandari et al., 2020) are fitted on the "
-                 "source labels and the target rows with their labels masked; a logistic "
-                 "regression on imputed, standardised / one-hot features is their classifier "
-                 f"(held-out source accuracy {_num(diag.source_heldout_accuracy)}). Both assume "
-                 "label shift: P(x | y) shared by the domains.</p>")
-        if diag.evaluator:
-            p.append("<p class='note'>The evaluator-only row uses target labels present in the "
-                     "file; no estimate on this page reads them.</p>")
-        p.append(f"<div class='fig'>{_prior_figure(diag)}</div>")
-
-    p.append(f"<h2>3. Features that shift most (top {len(diag.top_features)})</h2>")
-    cols = ("feature", "kind", "test", "statistic", "p-value", "SMD", "missing source",
-            "missing target")
-
-    def rows(feats):
-        return "".join(
-            f"<tr><td>{e(f.name)}</td><td>{f.kind}</td><td>{f.test}</td>"
-            f"<td>{_num(f.statistic)}</td><td>{_p(f.p_value)}</td><td>{_num(f.smd)}</td>"
-            f"<td>{_pct(f.missing_source)}</td><td>{_pct(f.missing_target)}</td></tr>"
-            for f in feats)
-
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    p.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows(diag.top_features)}"
-             "</tbody></table>")
-    p.append("<p class='note'>Statistics on the values present in each domain: "
-             "Kolmogorov-Smirnov for numeric features, total variation distance with a "
-             "chi-square test for categorical ones; SMD: standardised mean difference "
-             "(target minus source). Ranked by the larger of the statistic and the change of "
-             "the missing-value rate. p-values are not corrected for multiple testing.</p>")
-    p.append(f"<div class='fig'>{_features_figure(diag)}</div>")
-    if len(diag.features) > len(diag.top_features):
-        p.append(f"<details><summary>All {len(diag.features)} features</summary><table><thead>"
-                 f"<tr>{head}</tr></thead><tbody>{rows(diag.features)}</tbody></table>"
-                 "</details>")
-    if diag.notes:
-        p.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in diag.notes)
-                 + "</ul>")
-    p.append("<h2>Provenance</h2>")
-    p.append("<pre>" + e(json.dumps(_clean(diag.provenance), indent=2)) + "</pre>")
-    p.append("</body></html>")
-    return "".join(p)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shiftlab.report import aggregate as agg
+from shiftlab.selection._table import TARGET_ONLY
 
 __all__ = ["render_html", "table_to_latex", "table_to_markdown", "write_report"]
 
@@ -51,9 +52,13 @@ def _table_html(table: pd.DataFrame, caption: str, css_class: str = "") -> str:
     if table.empty:
         return f"<p class='note'>{html.escape(caption)}: no result yet.</p>"
     datasets = _datasets_of(table)
+    # The target-only bound is never "best"; it and the source-only reference are shaded.
+    bounds = [m for m, role in table.attrs.get("roles", {}).items() if role == TARGET_ONLY]
+    reference = table.attrs.get("reference") or "the source-only reference"
+    ref = html.escape(reference)
     best = {}
     for d in datasets:
-        col = table[(d, "mean")].drop(labels=[agg.TARGET_ONLY], errors="ignore")
+        col = table[(d, "mean")].drop(labels=bounds, errors="ignore")
         best[d] = col.max() if col.notna().any() else None
     out = [f"<table class='{css_class}'><caption class='note'>{html.escape(caption)}</caption>"]
     out.append("<thead><tr><th>method</th><th>scorer</th>")
@@ -64,7 +69,7 @@ def _table_html(table: pd.DataFrame, caption: str, css_class: str = "") -> str:
         + ("; too few to rank" if n_tasks < 2 else "") + ")")
     out.append(f"<th>{html.escape(rank_head)}</th></tr></thead><tbody>")
     for method, row in table.iterrows():
-        cls = " class='baseline'" if method in (agg.SOURCE_ONLY, agg.TARGET_ONLY) else ""
+        cls = " class='baseline'" if method == reference or method in bounds else ""
         scorer = row.get("scorer", "")
         scorer_txt = "" if scorer == agg.BASELINE_SCORER else str(scorer)
         if scorer == agg.ORACLE:
@@ -78,11 +83,11 @@ def _table_html(table: pd.DataFrame, caption: str, css_class: str = "") -> str:
             w = row.get((d, "wilcoxon"), 0)
             mark = ""
             if w == 1:
-                mark = " <span class='up' title='better than Train Src (Wilcoxon p<0.05)'>▲</span>"
+                mark = f" <span class='up' title='better than {ref} (Wilcoxon p<0.05)'>▲</span>"
             elif w == -1:
-                mark = " <span class='down' title='worse than Train Src (Wilcoxon p<0.05)'>▼</span>"
+                mark = f" <span class='down' title='worse than {ref} (Wilcoxon p<0.05)'>▼</span>"
             is_best = best[d] is not None and not pd.isna(m) and m >= best[d] - 1e-12 and (
-                method != agg.TARGET_ONLY
+                method not in bounds
             )
             td = "<td class='best'>" if is_best else "<td>"
             out.append(f"{td}{_fmt(m, s)}{mark}</td>")

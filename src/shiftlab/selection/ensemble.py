@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from shiftlab.selection.records import call_with_domain
+from shiftlab.selection._fastpath import call_with_domain
 
 __all__ = ["WeightedEnsemble", "combine_probabilities"]
 

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from shiftlab.selection._table import ORACLE_SCORER
+
 __all__ = ["scorer_reliability", "selection_summary"]
 
 
@@ -72,10 +74,10 @@ def selection_summary(results: pd.DataFrame, metric: str | None = None) -> pd.Da
     return out[["oracle", "mean", "std", "sem", "n_splits"]]
 
 
-def _spearman(a, b) -> float:
+def _spearman(a, b, min_pairs: int = 3) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+    if ok.sum() < min_pairs or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -83,7 +85,13 @@ def _spearman(a, b) -> float:
 
 
 def scorer_reliability(
-    results: pd.DataFrame, metric: str | None = None, *, oracle: str = "oracle"
+    results: pd.DataFrame,
+    metric: str | None = None,
+    *,
+    oracle: str = ORACLE_SCORER,
+    by=("outer_split",),
+    truth: str | None = None,
+    min_pairs: int = 3,
 ) -> pd.DataFrame:
     """Reliability of each scorer on a run.
 
@@ -96,6 +104,15 @@ def scorer_reliability(
         A ``test_*`` column; default ``test_accuracy`` (``test_mse`` for regression).
     oracle : str, default="oracle"
         Name of the oracle scorer in the table.
+    by : sequence of str, default=("outer_split",)
+        The columns that name one search (one selection per scorer): the outer split
+        of a :class:`~shiftlab.selection.DomainSearchCV`; (dataset, task, method, outer
+        split) in a benchmark's rows.
+    truth : str, optional
+        The column the inner scores are correlated with (default: ``metric``); the
+        selections' metric and regrets stay ``metric``.
+    min_pairs : int, default=3
+        Fewest (inner score, truth) pairs a correlation is computed on (NaN below).
 
     Returns
     -------
@@ -120,47 +137,52 @@ def scorer_reliability(
         ``regret_vs_best``
             The same against the best candidate on the test split.
         ``n_splits``
-            Outer splits with a selection.
+            Searches (outer splits) with a selection.
+        ``n_candidates``
+            Rows with a finite inner score and ``truth`` (what the pooled correlation
+            is computed on).
     """
     metric = _default_metric(results, metric)
+    truth = metric if truth is None else _default_metric(results, truth)
     sign = 1.0 if _higher_is_better(metric) else -1.0
+    by = list(by)
     rows = []
-    splits = sorted(results["outer_split"].unique())
-    oracle_rows = results[results["scorer"] == oracle]
+    oracle_of = {k: o.sort_values("candidate")
+                 for k, o in results[results["scorer"] == oracle].groupby(by)}
     for name, df in results.groupby("scorer", sort=False):
         per_split_rho, per_split_rho_or, regret_or, regret_best, chosen = [], [], [], [], []
-        for k in splits:
-            d = df[df["outer_split"] == k].sort_values("candidate")
-            if d.empty:
-                continue
-            per_split_rho.append(_spearman(d["inner_score"], d[metric]))
-            o = oracle_rows[oracle_rows["outer_split"] == k].sort_values("candidate")
-            if not o.empty:
-                per_split_rho_or.append(
-                    _spearman(d["inner_score"].to_numpy(), o["inner_score"].to_numpy())
-                )
-            sel = d[d["selected"]]
+        for k, d in df.groupby(by):  # one search at a time, in order
+            d = d.sort_values("candidate")
+            per_split_rho.append(_spearman(d["inner_score"], d[truth], min_pairs))
+            o = oracle_of.get(k)
+            if o is not None and len(o) == len(d):
+                per_split_rho_or.append(_spearman(
+                    d["inner_score"].to_numpy(), o["inner_score"].to_numpy(), min_pairs))
+            sel = d[d["selected"].astype(bool)]
             if sel.empty:
                 continue
             value = float(sel[metric].iloc[0])
             chosen.append(value)
-            if not o.empty and o["selected"].any():
-                ref = float(o.loc[o["selected"], metric].iloc[0])
+            if o is not None and o["selected"].astype(bool).any():
+                ref = float(o.loc[o["selected"].astype(bool), metric].iloc[0])
                 regret_or.append(sign * (ref - value))
             if d[metric].notna().all():
                 best = d[metric].max() if sign > 0 else d[metric].min()
                 regret_best.append(sign * (best - value))
+        pairs = (np.isfinite(df["inner_score"].to_numpy(dtype=float))
+                 & np.isfinite(df[truth].to_numpy(dtype=float)))
         rows.append(
             {
                 "scorer": name,
-                "oracle": bool(df["oracle"].iloc[0]),
+                "oracle": bool(df["oracle"].iloc[0]) if "oracle" in df else name == oracle,
                 "spearman": _nanmean(per_split_rho),
-                "spearman_pooled": _spearman(df["inner_score"], df[metric]),
+                "spearman_pooled": _spearman(df["inner_score"], df[truth], min_pairs),
                 "spearman_oracle_inner": _nanmean(per_split_rho_or),
                 "selected": _nanmean(chosen),
                 "regret_vs_oracle": _nanmean(regret_or),
                 "regret_vs_best": _nanmean(regret_best),
                 "n_splits": len(chosen),
+                "n_candidates": int(pairs.sum()),
             }
         )
     out = pd.DataFrame(rows).set_index("scorer")

@@ -105,6 +105,7 @@ class PoolScorer(BaseScorer):
         raise NotImplementedError  # pragma: no cover
 
 
+@register_scorer("EnsV", aliases=("ensv", "ensemble_validation"))
 class EnsembleValidation(PoolScorer):
     """EnsV: agreement of each candidate with the pool's ensemble on the target rows.
 
@@ -168,6 +169,7 @@ def _stability(values: np.ndarray) -> float:
     return max(0.0, float(np.nanmean(corr)))
 
 
+@register_scorer("zconsensus", aliases=("standardized_consensus",))
 class StandardizedConsensus(AggregateScorer):
     """Consensus across methods: standardised scores weighted by their stability.
 
@@ -209,6 +211,7 @@ class StandardizedConsensus(AggregateScorer):
         raise DataValidationError("zconsensus reads the whole search (aggregate_search).")
 
 
+@register_scorer("safe", aliases=("safe_selector",))
 class SafeSelector(AggregateScorer):
     """Source-only unless an adapted candidate wins by a label-free, stated rule.
 
@@ -288,6 +291,7 @@ class PoolAggregation(BaseScorer):
         raise NotImplementedError  # pragma: no cover
 
 
+@register_scorer("Average", aliases=("average", "mean_ensemble"))
 class AverageAggregation(PoolAggregation):
     """The plain average of every candidate's class probabilities (uniform weights)."""
 
@@ -300,6 +304,7 @@ class AverageAggregation(PoolAggregation):
         return ok / max(ok.sum(), 1.0)
 
 
+@register_scorer("IWA", aliases=("iwa",))
 class ImportanceWeightedAggregation(PoolAggregation):
     """IWA: candidates' probabilities combined by importance-weighted least squares.
 
@@ -436,9 +441,3 @@ def method_pool(methods: Mapping[str, Mapping | None] | Sequence[str], estimator
         grids.append(entry)
     return DAPipeline(steps), grids
 
-
-register_scorer("EnsV", EnsembleValidation, ("ensv", "ensemble_validation"))
-register_scorer("zconsensus", StandardizedConsensus, ("standardized_consensus",))
-register_scorer("safe", SafeSelector, ("safe_selector",))
-register_scorer("Average", AverageAggregation, ("average", "mean_ensemble"))
-register_scorer("IWA", ImportanceWeightedAggregation, ("iwa",))

@@ -1,0 +1,281 @@
+"""SKADA-Bench faithful mode: per-method subsampling (``max_samples_per_domain``), the
+``skada-bench`` preset, and the SKADA-Bench MNIST/USPS variant (``mnist_usps_skada``)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from shiftlab.bench import jobs as bench_jobs
+from shiftlab.bench.definition import DefinitionError, definition_from_dict, load_definition
+from shiftlab.bench.planner import plan_jobs, plan_pools, pool_exclusions
+from shiftlab.bench.runner import run_benchmark
+from shiftlab.bench.store import RunStore
+from shiftlab.data.dataset import Task
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CAP = 20
+CAPPED = "CORAL"
+
+
+def _toml(cap: int | None = None, *, pool: bool = False, outer_splits: int = 2) -> str:
+    return f"""
+[benchmark]
+name = "faithful"
+
+[protocol]
+outer_splits = {outer_splits}
+inner_splits = 2
+seed = 3
+
+[[datasets]]
+name = "sim-conditional"
+tasks = ["source->target"]
+options = {{ n_samples_source = 60, n_samples_target = 60 }}
+
+[estimator]
+name = "LogisticRegression"
+standardize = false
+
+[methods."Train Src"]
+[methods.DensityReweight]
+grid = {{ bandwidth = [0.5] }}
+[methods.{CAPPED}]
+grid = {{ assume_centered = [false, true] }}
+{"" if cap is None else f"max_samples_per_domain = {cap}"}
+
+[scorers]
+names = ["IW", "PE", "oracle"]
+{'pool = ["EnsV"]' if pool else ""}
+
+[execution]
+executor = "inprocess"
+"""
+
+
+def _definition(cap: int | None = None, **kwargs):
+    return definition_from_dict(tomllib.loads(_toml(cap, **kwargs)))
+
+
+# --------------------------------------------------------------- per-method cap
+def test_method_cap_changes_only_that_methods_keys_and_is_absent_from_old_dicts():
+    base, capped = _definition(), _definition(CAP)
+    assert next(m for m in capped.methods if m.name == CAPPED).max_samples_per_domain == CAP
+    # Left out of the dict at its default: existing definitions keep their digest.
+    assert all("max_samples_per_domain" not in m for m in base.to_dict()["methods"])
+    assert [m.get("max_samples_per_domain") for m in capped.to_dict()["methods"]] == \
+        [None, None, CAP]
+    assert base.digest() != capped.digest()
+    before = {(j.method.name, j.outer_split): j.key for j in plan_jobs(base)}
+    after = {(j.method.name, j.outer_split): j.key for j in plan_jobs(capped)}
+    assert before.keys() == after.keys()
+    for (method, split), key in before.items():
+        assert (after[(method, split)] == key) == (method != CAPPED), (method, split)
+    # Another cap is another key.
+    other = {(j.method.name, j.outer_split): j.key for j in plan_jobs(_definition(CAP + 1))}
+    assert other[(CAPPED, 0)] != after[(CAPPED, 0)]
+    assert other[("DensityReweight", 0)] == before[("DensityReweight", 0)]
+
+
+@pytest.mark.parametrize("value", [0, -3, 1.5, "all", True])
+def test_method_cap_is_checked(value, tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[benchmark]\nname = "bad"\n[[datasets]]\nname = "sim-conditional"\n'
+        '[methods.CORAL]\ngrid = { assume_centered = [false] }\n'
+        f"max_samples_per_domain = {value!r}\n".replace("'", '"').replace("True", "true")
+    )
+    with pytest.raises(DefinitionError, match=r"bad.toml:\d+: \[methods.CORAL\] "
+                       r"max_samples_per_domain must be a positive integer"):
+        load_definition(path)
+
+
+def _task_arrays(job):
+    from shiftlab.bench.datasets import load_spec
+
+    ds = load_spec(job.dataset, random_state=job.protocol.seed)
+    X, y_masked, sd, y_true = ds.pack(Task.parse(job.task), return_target_labels=True)
+    return y_masked, sd, y_true
+
+
+def test_fit_indices_are_capped_stratified_seeded_and_shared():
+    jobs = plan_jobs(_definition(CAP))
+    capped = next(j for j in jobs if j.method.name == CAPPED and j.outer_split == 0)
+    uncapped = next(j for j in jobs if j.method.name == "DensityReweight"
+                    and j.outer_split == 0)
+    y_masked, sd, y_true = _task_arrays(capped)
+    train, _ = bench_jobs.outer_split_indices(capped, y_true, sd)
+    assert np.array_equal(bench_jobs.fit_indices(uncapped, y_masked, sd, train), train)
+    rows = bench_jobs.fit_indices(capped, y_masked, sd, train)
+    for domain in np.unique(sd[train]):
+        assert (sd[rows] == domain).sum() == min(CAP, (sd[train] == domain).sum())
+    # A subset of the outer-train rows, in their order.
+    position = {r: i for i, r in enumerate(train)}
+    assert all(np.diff([position[r] for r in rows]) > 0)
+    # Source classes keep their proportions (largest remainders).
+    src_all, src = train[sd[train] >= 0], rows[sd[rows] >= 0]
+    share = np.bincount(y_true[src_all]) * CAP / src_all.size
+    assert np.all(np.abs(np.bincount(y_true[src], minlength=share.size) - share) < 1)
+    # Seeded by the job's seed: again the same rows, and the same for another capped
+    # method of the task and split.
+    from dataclasses import replace
+
+    from shiftlab.bench.definition import MethodEntry
+
+    other = replace(capped, method=MethodEntry("SA", max_samples_per_domain=CAP))
+    assert np.array_equal(bench_jobs.fit_indices(other, y_masked, sd, train), rows)
+    assert np.array_equal(bench_jobs.fit_indices(capped, y_masked, sd, train), rows)
+
+
+def test_capped_job_fits_on_capped_rows_and_is_scored_on_the_same_test_rows(monkeypatch):
+    seen = {}
+    real = bench_jobs.evaluate_split
+
+    def spy(pipe, grid, X, y, sd, train_idx, test_idx, **kwargs):
+        frame, search = real(pipe, grid, X, y, sd, train_idx, test_idx, **kwargs)
+        seen[len(seen)] = (np.asarray(train_idx), np.asarray(test_idx), sd, search)
+        return frame, search
+
+    monkeypatch.setattr(bench_jobs, "evaluate_split", spy)
+    jobs = plan_jobs(_definition(CAP))
+    pick = {j.method.name: j for j in jobs if j.outer_split == 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frames = {name: bench_jobs.run_job(pick[name]).frame
+                  for name in ("DensityReweight", CAPPED)}
+    (full_train, full_test, sd, full), (train, test, _, capped) = seen[0], seen[1]
+    # Fitted on at most CAP rows per domain of the outer-train part...
+    assert np.isin(train, full_train).all() and train.size < full_train.size
+    for domain in np.unique(sd):
+        assert (sd[train] == domain).sum() <= CAP
+    for ctx in capped.contexts:  # inner fits too
+        assert max(np.unique(ctx.sample_domain_train, return_counts=True)[1]) <= CAP
+    sd_fit = capped._train[2]
+    assert sd_fit.size == train.size and (sd_fit >= 0).sum() <= CAP
+    # ... and scored on the same outer test rows as the uncapped method.
+    assert np.array_equal(test, full_test)
+    assert np.array_equal(capped._y_test, full._y_test)
+    assert np.array_equal(capped._test[0], full._test[0])
+    n_test_target = int((sd[full_test] < 0).sum())
+    assert capped._y_test.size == n_test_target
+    # Its rows say they come from capped fits; the others' rows are unchanged.
+    assert set(frames[CAPPED]["method_max_samples_per_domain"]) == {CAP}
+    assert "method_max_samples_per_domain" not in frames["DensityReweight"]
+    assert frames[CAPPED]["test_accuracy"].notna().any()
+
+
+def test_pools_leave_capped_methods_out_and_say_so(tmp_path):
+    path = tmp_path / "faithful.toml"
+    path.write_text(_toml(CAP, pool=True, outer_splits=1))
+    definition = load_definition(path)
+    assert pool_exclusions(definition) == [CAPPED]
+    jobs = plan_jobs(definition)
+    pools = plan_pools(definition, jobs)
+    assert pools and all(CAPPED not in dict(p.members) for p in pools)
+    assert all({"DensityReweight", "SourceOnly"} == set(dict(p.members)) for p in pools)
+    dry = run_benchmark(definition, tmp_path / "dry", dry_run=True, progress=False)
+    assert any(CAPPED in note and "pool" in note for note in dry.notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = run_benchmark(definition, tmp_path / "run", progress=False)
+    assert summary.n_failed == 0 and summary.n_pools == 1
+    assert f"left out of the cross-method pools ([scorers] pool): {CAPPED}" in str(summary)
+    results = RunStore(tmp_path / "run").results()
+    assert CAPPED in set(results["method"]) and "shiftlab: EnsV" in set(results["method"])
+    pooled = results[results["method"] == "shiftlab: EnsV"]
+    assert CAPPED not in set(pooled["pool_method"].dropna())
+    # Without a pool there is nothing to leave out.
+    assert pool_exclusions(_definition(CAP)) == []
+
+
+# -------------------------------------------------------------- faithful preset
+CAPPED_IN_PRESET = {"JDOT", "DASVM", "TCA", "TSL"}
+
+
+def test_faithful_preset_loads_and_plans(tmp_path):
+    preset = load_definition("skada-bench")
+    methods = {m.name: m for m in preset.methods}
+    assert CAPPED_IN_PRESET <= {n for n, m in methods.items() if m.max_samples_per_domain}
+    assert {m.max_samples_per_domain for m in methods.values()} == {None, 500}
+    assert methods["DASVM"].grid == {"max_iter": [200], "k": [3]}
+    assert methods["JDOT"].grid["alpha"] == [0.1, 0.3, 0.5, 0.7, 0.9]
+    assert len(methods["TSL"].grid["n_components"]) * len(methods["TSL"].grid["mu"]) == 21
+    specs = {d.name: d for d in preset.datasets}
+    assert "mnist_usps_skada" in specs and "mnist_usps" not in specs
+    # No scaler before the adapter wherever the data (or generator) is SKADA-Bench's.
+    for name in ("sim-covariate", "sim-subspace", "mnist_usps_skada", "mushrooms",
+                 "phishing", "twenty_newsgroups"):
+        assert specs[name].estimator.standardize is False, name
+    assert specs["office_caltech10_surf"].estimator.standardize is True
+    assert preset.estimator.standardize is False
+    assert specs["mnist_usps_skada"].estimator.params == {"probability": True, "C": 10.0,
+                                                         "gamma": 0.01}
+    # A dry run of its simulated part plans every method (fast: no file is read).
+    from importlib import resources
+
+    text = (resources.files("shiftlab.bench") / "presets" / "skada-bench.toml").read_text()
+    data = tomllib.loads(text)
+    data["datasets"] = [d for d in data["datasets"] if d["name"].startswith("sim-")]
+    sim = definition_from_dict(data, "preset:skada-bench")
+    summary = run_benchmark(sim, tmp_path / "run", dry_run=True, progress=False)
+    assert summary.n_jobs == summary.n_todo == 4 * 5 * len(preset.methods)
+    assert [row["methods"] for row in summary.plan] == [len(preset.methods)] * 4
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_faithful_preset_dry_run_plans_every_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIFTLAB_CACHE", str(tmp_path / "features"))
+    summary = run_benchmark("skada-bench", tmp_path / "run", dry_run=True, progress=False)
+    plan = {row["dataset"]: row for row in summary.plan}
+    assert plan["mnist_usps_skada"]["tasks"] == 2
+    assert plan["twenty_newsgroups"]["tasks"] == 1
+    assert summary.n_jobs == sum(row["jobs"] for row in summary.plan)
+
+
+# ------------------------------------------------------ SKADA-Bench MNIST / USPS
+@pytest.fixture(scope="module")
+def _digit_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("digit_features")
+
+
+@pytest.mark.data
+def test_mnist_usps_skada_variant(shared_data_home, _digit_cache, monkeypatch):
+    from shiftlab.data.catalog import dataset_info, is_available
+    from shiftlab.data.loaders import _read_idx, load_dataset
+
+    if not is_available("mnist_usps_skada", shared_data_home):
+        pytest.skip("the digits files (digits_usps_mnist_full) are not in the data home")
+    monkeypatch.setenv("SHIFTLAB_CACHE", str(_digit_cache))
+    info = dataset_info("mnist_usps_skada")
+    # It reads the files of mnist_usps_full, and its entry carries their sha256 sums.
+    assert info.files == dataset_info("mnist_usps_full").files
+    assert dataset_info("mnist_usps_pca") is info
+    ds = load_dataset("mnist_usps_skada", download=False)
+    assert ds.sizes() == {"mnist": 3000, "usps": 3000} == dict(info.sizes)
+    assert ds.n_features == info.n_features == 50
+    for domain in ds:
+        X, y = ds[domain]
+        assert X.dtype == np.float64 and X.shape == (3000, 50) and np.isfinite(X).all()
+        assert y.dtype == np.int64 and set(np.unique(y)) == set(range(10))
+    assert ds.metadata["files"] == {f.path: f.sha256 for f in info.files if f.required}
+    # SKADA-Bench's draw: RandomState(27).choice(n, 3000, replace=False), per domain.
+    labels = _read_idx(shared_data_home / "digits_usps_mnist_full/t10k-labels-idx1-ubyte.gz",
+                       2049)
+    rows = np.random.RandomState(27).choice(labels.size, 3000, replace=False)
+    assert np.array_equal(ds["mnist"][1], labels[rows])
+    # Whitened PCA fitted on both domains: unit variance over all of their rows.
+    both = np.concatenate([ds[d][0] for d in ds])
+    assert 0.7 < both.var(axis=0).mean() < 1.3
+    # Deterministic: computed again without the cache, the same arrays.
+    again = load_dataset("mnist_usps_skada", download=False, cache=False)
+    for domain in ds:
+        np.testing.assert_array_equal(again[domain][0], ds[domain][0])
+        np.testing.assert_array_equal(again[domain][1], ds[domain][1])
