@@ -184,3 +184,18 @@ def test_sanity_checks_flag_a_method_equal_to_train_src_and_a_scorer_selecting_n
     assert any(c.startswith("Lazy equals Train Src on all 3") for c in checks), checks
     assert not any(c.startswith("Busy equals") for c in checks)
     assert any(c.startswith("scorer PE selected nothing on 3 of 6") for c in checks), checks
+
+
+def test_majority_check_spares_a_class_weighted_estimator_on_imbalanced_targets():
+    """Accuracy at the majority rate but balanced accuracy well above chance: the
+    estimator tells the classes apart (class weights on 10% positives); not flagged."""
+    base = {"dataset": "d", "task": "a->b", "method": "Train Tgt", "scorer": "none",
+            "candidate": 0, "selected": True, "oracle": True, "role": "target_only",
+            "test_majority_rate": 0.9}
+    weighted = [{**base, "outer_split": i, "test_accuracy": 0.88,
+                 "test_balanced_accuracy": 0.80} for i in range(2)]
+    assert not any("majority" in c for c in agg.sanity_checks(pd.DataFrame(weighted)))
+    constant = [{**row, "test_accuracy": 0.9, "test_balanced_accuracy": 0.5}
+                for row in weighted]
+    assert any("majority class alone 0.900" in c
+               for c in agg.sanity_checks(pd.DataFrame(constant)))

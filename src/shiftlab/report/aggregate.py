@@ -276,8 +276,9 @@ def sanity_checks(results: pd.DataFrame, metric: str = "test_accuracy",
     """Signs that a run's numbers mean less than they seem, each with its numbers.
 
     * a base estimator that, trained on the target labels (Train Tgt: a target-only
-      baseline), scores within ``tolerance`` of predicting the majority class: no method
-      can show anything there;
+      baseline), scores within ``tolerance`` of predicting the majority class, and whose
+      balanced accuracy is not above chance (0.5 + ``tolerance``): no method can show
+      anything there;
     * a scorer that selected nothing on some splits (every score NaN);
     * a method identical to the source-only baseline (Train Src) on every task and split
       (it did not adapt).
@@ -290,6 +291,13 @@ def sanity_checks(results: pd.DataFrame, metric: str = "test_accuracy",
     if "test_majority_rate" in tgt:
         for (dataset, method), grp in tgt.groupby(["dataset", "method"]):
             acc, rate = grp[metric].mean(), grp["test_majority_rate"].mean()
+            # Near the majority rate in accuracy, yet telling the classes apart (balanced
+            # accuracy above a two-class chance level): an imbalanced target with a
+            # class-weighted estimator, not an estimator that learnt nothing.
+            balanced = (grp["test_balanced_accuracy"].mean()
+                        if "test_balanced_accuracy" in grp else np.nan)
+            if np.isfinite(balanced) and balanced > 0.5 + tolerance:
+                continue
             if np.isfinite(acc) and np.isfinite(rate) and acc - rate <= tolerance:
                 out.append(
                     f"{dataset}: the base estimator trained on target labels ({method}) "
