@@ -81,6 +81,13 @@ def run_sampled(job, scratch: Path, timeout: float) -> dict:
             "disk": buffer.tell() + records, "lower_bound": False, "error": ""}
 
 
+def stratum_mean(costs: list[dict], key: str) -> float:
+    """Mean of one cost over a stratum's sampled jobs (NaN when none was measured)."""
+    values = np.array([c[key] for c in costs], dtype=float)
+    return float(values[np.isfinite(values)].mean()) if np.isfinite(values).any() \
+        else float("nan")
+
+
 def bootstrap_total(samples: dict, counts: dict, key: str, rng, n_draws: int = 2000):
     """Total over strata of (mean of the stratum's samples x its job count), resampled."""
     totals = np.zeros(n_draws)
@@ -123,8 +130,7 @@ def main(argv=None) -> None:
         for k in picks:
             cost = run_sampled(members[k], scratch_root / f"s{i}_{k}", args.timeout)
             samples[stratum].append(cost)
-        cpu = np.nanmean([c["cpu"] for c in samples[stratum]])
-        disk = np.nanmean([c["disk"] for c in samples[stratum]])
+        cpu, disk = (stratum_mean(samples[stratum], key) for key in ("cpu", "disk"))
         bound = ">=" if any(c["lower_bound"] for c in samples[stratum]) else "  "
         errors = {c["error"] for c in samples[stratum] if c["error"]}
         print(f"  {stratum[0]:<22} {stratum[1]:<22} {counts[stratum]:>5} jobs  "
@@ -134,10 +140,9 @@ def main(argv=None) -> None:
     n_sampled = sum(len(v) for v in samples.values())
     cpu = bootstrap_total(samples, counts, "cpu", rng) / 3600
     disk = bootstrap_total(samples, counts, "disk", rng) / 1e9
-    point_cpu = sum(np.nanmean([c["cpu"] for c in v]) * counts[s]
-                    for s, v in samples.items() if np.isfinite([c["cpu"] for c in v]).any())
-    point_disk = sum(np.nanmean([c["disk"] for c in v]) * counts[s]
-                     for s, v in samples.items() if np.isfinite([c["disk"] for c in v]).any())
+    point_cpu, point_disk = (
+        np.nansum([stratum_mean(v, key) * counts[s] for s, v in samples.items()])
+        for key in ("cpu", "disk"))
     lower = any(c["lower_bound"] for v in samples.values() for c in v)
     print(f"\nsample: {n_sampled} jobs of {len(jobs)}")
     print(f"estimated CPU: {'>= ' if lower else ''}{point_cpu / 3600:.2f} CPU-hours "

@@ -75,15 +75,11 @@ class DeployedModel:
         """New rows as the model's X (columns taken by name, encoded as in training)."""
         from shiftlab.data.tables import TableSchema
 
-        if self.schema is not None:
-            return TableSchema.from_dict(self.schema).encode_features(frame, where=where)
-        absent = [c for c in self.feature_columns if c not in frame.columns]
-        if absent:
-            raise DataValidationError(
-                f"{where} lack the feature column(s) {absent}; the model was trained on "
-                f"{self.feature_columns}."
-            )
-        return frame[self.feature_columns].to_numpy(dtype=float)
+        # A dataset that was not read from a table: its columns are all numeric.
+        schema = (TableSchema.from_dict(self.schema) if self.schema is not None else
+                  TableSchema(domain_column="", label_column=None,
+                              feature_columns=list(self.feature_columns)))
+        return schema.encode_features(frame, where=where)
 
     def predict_frame(self, frame: pd.DataFrame, where: str = "the new rows") -> pd.DataFrame:
         """Predictions (original class labels) and class probabilities of new rows."""
@@ -228,6 +224,12 @@ def _outer_estimate(run_dir: Path, dataset: str, task: str, selector: str,
                     digest: str) -> dict:
     """The run's test scores of ``shiftlab: <selector>`` on the task's outer splits."""
     from shiftlab.bench.store import RunStore
+    from shiftlab.selection._table import (
+        BASELINE_SCORER,
+        POOL_METHOD_PREFIX,
+        SOURCE_ONLY,
+        result_roles,
+    )
 
     store = RunStore(run_dir)
     if not store.exists():
@@ -242,11 +244,13 @@ def _outer_estimate(run_dir: Path, dataset: str, task: str, selector: str,
     results = results[ours]
     rows = results[(results["dataset"] == dataset) & (results["task"] == task)
                    & results["selected"].astype(bool)]
-    mine = rows[rows["method"] == f"shiftlab: {selector}"]
+    mine = rows[rows["method"] == f"{POOL_METHOD_PREFIX}{selector}"]
     if mine.empty:
         return {"reason": f"run {run_dir} has no `shiftlab: {selector}` rows for {dataset} "
                           f"{task} (add {selector!r} to [scorers] pool and run it)"}
-    source = rows[rows["method"] == "Train Src"].drop_duplicates("outer_split")
+    # The source-only baseline's own rows (not the SourceOnly candidate's scorer rows).
+    baseline = (result_roles(rows) == SOURCE_ONLY) & (rows["scorer"] == BASELINE_SCORER)
+    source = rows[baseline].drop_duplicates("outer_split")
     mine = mine.drop_duplicates("outer_split")
     metrics = {}
     for metric in ("test_accuracy", "test_balanced_accuracy", "test_roc_auc"):
@@ -305,7 +309,8 @@ def select_model(
     from shiftlab.bench.datasets import load_spec
     from shiftlab.bench.definition import POOL_ONLY_SCORERS, load_definition
     from shiftlab.bench.jobs import preprocessing_step
-    from shiftlab.bench.planner import job_scorer, pooled, version_info
+    from shiftlab.bench.planner import job_scorer, pooled, template_job, version_info
+    from shiftlab.data.convention import is_masked
     from shiftlab.data.dataset import Task
     from shiftlab.selection import DomainSearchCV, get_scorer, method_pool
     from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
@@ -321,8 +326,7 @@ def select_model(
     parsed = Task.parse(task)
     ds.task(parsed.sources, parsed.target)  # unknown domains: a clear error
     X, y, sd = ds.pack(parsed, mask_target=True)
-    unlabelled = (sd >= 0) & (y == -1) if ds.label_kind == "classification" \
-        else (sd >= 0) & np.isnan(y)
+    unlabelled = (sd >= 0) & is_masked(y, ds.label_kind)
     if unlabelled.any():
         warnings.warn(f"{int(unlabelled.sum())} source rows have no label; they are left "
                       "out of the selection.", UserWarning, stacklevel=2)
@@ -349,7 +353,8 @@ def select_model(
     if not methods:
         raise DataValidationError("The definition has no shallow method to select among "
                                   "(capped methods, max_samples_per_domain, are left out).")
-    template = _template_job(defn, spec, task)
+    digest = defn.digest()
+    template = template_job(defn, spec, task, 0, digest, method=defn.methods[0])
     estimator = template.estimator.build()
     pipe, grids = method_pool(methods, estimator, standardize=template.estimator.standardize,
                               random_state=defn.protocol.seed,
@@ -378,7 +383,7 @@ def select_model(
         chosen_text = _candidate_text(methods_of[c], search.candidates_[c])
 
     run_dir = Path(run_dir) if run_dir is not None else Path("shiftlab-runs") / defn.name
-    estimate = _outer_estimate(run_dir, spec.name, task, selector, defn.digest())
+    estimate = _outer_estimate(run_dir, spec.name, task, selector, digest)
     prep = spec.preprocessing
     card = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -391,7 +396,7 @@ def select_model(
         "estimator": {"name": template.estimator.name, "params": template.estimator.params,
                       "standardize": template.estimator.standardize},
         "seed": defn.protocol.seed, "inner_splits": defn.protocol.inner_splits,
-        "definition": str(definition), "definition_digest": defn.digest(),
+        "definition": str(definition), "definition_digest": digest,
         "data_file": spec.file, "data_sha256": spec.file_sha256 or None,
         "versions": {**version_info(), "skops": _skops_version()},
     }
@@ -412,14 +417,6 @@ def _candidate_text(method: str, params: dict) -> str:
     """``"KMM {'gamma': 0.1}"``: a pool candidate's method and its own parameters."""
     own = {k.partition("__")[2]: v for k, v in params.items() if "__" in k}
     return f"{method} {own}" if own else method
-
-
-def _template_job(defn, spec, task: str):
-    from shiftlab.bench.planner import Job
-
-    return Job(dataset=spec, task=task, outer_split=0, method=defn.methods[0],
-               estimator=spec.estimator or defn.estimator, protocol=defn.protocol,
-               scorers=defn.scorers, selection_metric=defn.selection_metric)
 
 
 def _skops_version() -> str:

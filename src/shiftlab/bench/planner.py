@@ -303,6 +303,19 @@ def plan_pools(definition: BenchmarkDefinition, jobs: list[Job]) -> list[PoolJob
     return pools
 
 
+def template_job(definition: BenchmarkDefinition, spec: DatasetSpec, task: str,
+                 outer_split: int, digest: str, *, method: MethodEntry) -> Job:
+    """A job of ``definition`` on one dataset, task and outer split (no key yet):
+    the fields every method's job of that split shares."""
+    return Job(
+        dataset=spec, task=task, outer_split=outer_split, method=method,
+        estimator=spec.estimator or definition.estimator,
+        protocol=definition.protocol, scorers=definition.scorers,
+        definition_digest=digest, device=definition.execution.device,
+        selection_metric=definition.selection_metric,
+    )
+
+
 def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
     """Every job of a definition, in a stable order (dataset, task, split, method).
 
@@ -334,13 +347,8 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                 rows = [_rows_digest(*split)
                         for split in outer_splits(definition.protocol, y_true, sd)]
             for split, split_rows in enumerate(rows):
-                template = Job(
-                    dataset=spec, task=task, outer_split=split, method=methods[0],
-                    estimator=spec.estimator or definition.estimator,
-                    protocol=definition.protocol, scorers=definition.scorers,
-                    definition_digest=digest, device=definition.execution.device,
-                    selection_metric=definition.selection_metric,
-                )
+                template = template_job(definition, spec, task, split, digest,
+                                        method=methods[0])
                 for method in methods:
                     job = replace(template, method=method)
                     jobs.append(replace(job, key=_job_key(job, split_rows)))

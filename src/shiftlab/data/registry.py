@@ -19,6 +19,7 @@ datasets, each kind in the order of its module), and :meth:`DatasetEntry.load` b
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -104,7 +105,6 @@ class DatasetEntry:
 
 
 _REGISTRY: dict[str, DatasetEntry] = {}
-_loaded = False
 
 
 def register_dataset(
@@ -162,12 +162,11 @@ def register_dataset(
     return deco
 
 
+@functools.cache
 def _load() -> None:
-    global _loaded
-    if not _loaded:
-        for module in DATASET_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    """Import the modules whose decorators fill the registry (once)."""
+    for module in DATASET_MODULES:
+        importlib.import_module(module)
 
 
 def _order(entry: DatasetEntry) -> tuple[int, int]:

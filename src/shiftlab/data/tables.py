@@ -110,10 +110,6 @@ class TableSchema:
     def from_dict(cls, data: dict) -> TableSchema:
         return cls(**data)
 
-    @property
-    def categorical_columns(self) -> list[str]:
-        return [c for c in self.feature_columns if c in self.categories]
-
     def encode_features(self, frame: pd.DataFrame, *, where: str = "the table") -> np.ndarray:
         """The feature matrix of new rows, encoded as the table was.
 

@@ -17,6 +17,7 @@ definitions read a bare name as the shallow method when both registries have it
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,7 +101,6 @@ class DeepMethodSpec:
 
 
 _REGISTRY: dict[str, DeepMethodSpec] = {}
-_loaded = False
 
 
 def register_deep_method(**spec_kwargs) -> Callable[[type], type]:
@@ -136,12 +136,11 @@ def register_deep_method(**spec_kwargs) -> Callable[[type], type]:
     return deco
 
 
+@functools.cache
 def _load() -> None:
-    global _loaded
-    if not _loaded:
-        for module in DEEP_METHOD_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    """Import the modules whose decorators fill the registry (once)."""
+    for module in DEEP_METHOD_MODULES:
+        importlib.import_module(module)
 
 
 def split_deep_prefix(name: str) -> tuple[bool, str]:

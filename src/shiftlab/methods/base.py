@@ -127,6 +127,19 @@ class BaseAdapter(BaseEstimator):
         """Weights of the training rows (only called when ``produces_weights``)."""
         raise NotImplementedError  # pragma: no cover
 
+    def _set_domain_states(self, states: dict, mode: str) -> None:
+        """Keep the fitted state of each source group (``domain_states_``) and, for a
+        pooled fit, expose its attributes directly on the adapter. Attributes mirrored
+        from an earlier pooled fit do not survive a refit."""
+        for name in getattr(self, "domain_states_", {}).get("pooled", {}):
+            if hasattr(self, name):
+                delattr(self, name)
+        if mode == "pooled":
+            for name, value in states["pooled"].items():
+                setattr(self, name, value)
+        self.domain_states_ = states
+        self.source_pooling_ = mode
+
     # ---- public API ---------------------------------------------------------
     def fit(self, X, y=None, sample_domain=None):
         self.fit_adapt(X, y, sample_domain)

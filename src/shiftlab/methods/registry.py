@@ -6,6 +6,7 @@ The benchmark, the CLI and the docs read this catalogue instead of hard-coding n
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable
@@ -85,7 +86,6 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
-_loaded = False
 
 
 def register_method(**spec_kwargs) -> Callable[[type], type]:
@@ -101,12 +101,11 @@ def register_method(**spec_kwargs) -> Callable[[type], type]:
     return deco
 
 
+@functools.cache
 def _load() -> None:
-    global _loaded
-    if not _loaded:
-        for module in METHOD_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    """Import the modules whose decorators fill the registry (once)."""
+    for module in METHOD_MODULES:
+        importlib.import_module(module)
 
 
 def list_methods(family: str | None = None) -> list[MethodSpec]:

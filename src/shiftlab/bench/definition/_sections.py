@@ -171,8 +171,7 @@ def _read_table_entry(chk: _Checker, entry: dict, where: str, known_ds: list[str
     """
     import warnings
 
-    import numpy as np
-
+    from shiftlab.data.convention import is_masked
     from shiftlab.data.dataset import DomainDataset
     from shiftlab.data.tables import read_table
     from shiftlab.exceptions import DataValidationError
@@ -194,10 +193,7 @@ def _read_table_entry(chk: _Checker, entry: dict, where: str, known_ds: list[str
         ds = read_table(path, name=dname, **columns)
     except DataValidationError as exc:
         raise chk.fail(where, f"file {file!r}: {exc}", "file") from exc
-    if ds.label_kind == "classification":
-        labelled = {d: y != -1 for d, (_, y) in ds.domains.items()}
-    else:
-        labelled = {d: ~np.isnan(y) for d, (_, y) in ds.domains.items()}
+    labelled = {d: ~is_masked(y, ds.label_kind) for d, (_, y) in ds.domains.items()}
     dropped = {d: int((~keep).sum()) for d, keep in labelled.items() if (~keep).any()}
     if dropped and not chk.keep_unlabelled:
         empty = [d for d, keep in labelled.items() if not keep.any()]

@@ -174,15 +174,7 @@ class _BaseMapping(BaseAdapter):
             mapped, state = self._fit_group(X[mask], y[mask], Xt, rng)
             X_out[mask] = mapped
             states[key] = state
-        # Attributes mirrored from an earlier pooled fit must not survive a refit.
-        for name in getattr(self, "domain_states_", {}).get("pooled", {}):
-            if hasattr(self, name):
-                delattr(self, name)
-        if mode == "pooled":
-            for name, value in states["pooled"].items():
-                setattr(self, name, value)
-        self.domain_states_ = states
-        self.source_pooling_ = mode
+        self._set_domain_states(states, mode)
         return X_out
 
     def _transform(self, X, sample_domain):

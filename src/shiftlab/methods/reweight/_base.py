@@ -81,15 +81,7 @@ class _BaseReweightAdapter(BaseAdapter):
                 keep = (sample_domain == dom) | ~src
                 w, states[int(dom)] = self._estimate(X[keep], y[keep], src[keep], rng)
                 weights[sample_domain == dom] = _normalize_weights(w, type(self).__name__)
-        for name in getattr(self, "domain_states_", {}).get("pooled", {}):
-            if hasattr(self, name):  # attributes of a previous pooled fit
-                delattr(self, name)
-        if mode == "pooled":
-            # Expose the single fit's attributes directly on the adapter.
-            for name, value in states["pooled"].items():
-                setattr(self, name, value)
-        self.domain_states_ = states
-        self.source_pooling_ = mode
+        self._set_domain_states(states, mode)
         self.sample_weight_ = weights
         return self
 
