@@ -28,7 +28,7 @@ from shiftlab.methods._ot import (
 )
 from shiftlab.methods.mapping import OTMapping
 from shiftlab.methods.selflabel import DASVM, JCPOT, JDOTClassifier, JDOTRegressor, OTLabelProp
-from shiftlab.methods.selflabel._common import _emd, _make_blocks, _sinkhorn_log
+from shiftlab.methods.selflabel._common import _emd, _make_blocks, _ot_plan
 
 
 @pytest.fixture(autouse=True)
@@ -269,17 +269,28 @@ def test_north_west_corner_support_is_a_feasible_staircase(n, m):
     np.testing.assert_allclose(np.bincount(cols, flow, m), 1 / m)
 
 
-def test_log_domain_sinkhorn_matches_pot_and_survives_large_costs():
+@pytest.mark.parametrize("reg", [1.0, 0.01])
+def test_entropic_plans_come_from_the_one_solver_and_match_pot(reg):
     rng = np.random.default_rng(0)
-    M = ot.dist(rng.normal(size=(30, 4)), rng.normal(size=(25, 4)))
-    a, b = np.full(30, 1 / 30), np.full(25, 1 / 25)
-    ref = ot.sinkhorn(a, b, M, 1.0, stopThr=1e-12, numItermax=10_000)
-    np.testing.assert_allclose(_sinkhorn_log(M, 1.0, 10_000, 1e-12), ref, atol=1e-10)
-    # exp(-M / reg) underflows to 0 everywhere here; the log domain does not care.
+    M = ot.dist(rng.normal(size=(200, 4)), rng.normal(size=(180, 4)) + 0.5)
+    M /= M.max()
+    a, b = np.full(200, 1 / 200), np.full(180, 1 / 180)
+    G = _ot_plan(M.copy(), reg, 10_000, tol=1e-12)
+    # The package's one entropic solver, bit for bit ...
+    np.testing.assert_array_equal(G, ot_module.sinkhorn(M, reg, max_iter=10_000, tol=1e-12).plan)
+    # ... and POT's log-domain Sinkhorn to 1e-10 (reg=0.01 is 100x below the cost scale).
+    ref = ot.sinkhorn(a, b, M, reg, method="sinkhorn_log", stopThr=1e-14, numItermax=100_000)
+    np.testing.assert_allclose(G, ref, rtol=0, atol=1e-10)
+
+
+def test_entropic_plans_survive_costs_that_underflow_the_kernel():
+    rng = np.random.default_rng(0)
+    M = ot.dist(rng.normal(size=(30, 4)), rng.normal(size=(25, 4))) * 1e4
+    # exp(-M / reg) is 0 everywhere: epsilon-scaling and the log-domain fall-back cope.
     with pytest.warns(ConvergenceWarning, match="Sinkhorn did not reach"):
-        G = _sinkhorn_log(M * 1e4, 0.1, 50, 1e-12)
+        G = _ot_plan(M, 0.1, 5, tol=1e-12)
     assert np.all(np.isfinite(G))
-    np.testing.assert_allclose(G.sum(axis=1), a, atol=1e-9)
+    np.testing.assert_allclose(G.sum(), 1.0, rtol=1e-9)
 
 
 @settings(max_examples=30, deadline=None)

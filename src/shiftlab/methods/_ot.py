@@ -58,6 +58,7 @@ __all__ = [
     "cost_matrix",
     "exact_assignment",
     "exact_plan",
+    "logsumexp_inplace",
     "minibatch_pairs",
     "nearest_rows",
     "normalize_cost",
@@ -264,10 +265,16 @@ def _row_softmin(M, g, a, eps, buf):
     return f, (a / s).astype(buf.dtype)
 
 
-def _logsumexp_rows(A):
-    mx = A.max(axis=1)
+def logsumexp_inplace(A: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(A), axis))`` computed in ``A`` (overwritten: no second temporary).
+
+    Stable for any finite shift; a slice that is all ``-inf`` gives ``-inf``.
+    """
+    mx = A.max(axis=axis, keepdims=True)
     mx[~np.isfinite(mx)] = 0.0
-    return mx + np.log(np.exp(A - mx[:, None]).sum(axis=1))
+    A -= mx
+    np.exp(A, out=A)
+    return np.log(A.sum(axis=axis)) + np.squeeze(mx, axis=axis)
 
 
 def _sinkhorn_log_domain(M, log_a, log_b, eps, f, g, max_iter, tol):
@@ -275,10 +282,10 @@ def _sinkhorn_log_domain(M, log_a, log_b, eps, f, g, max_iter, tol):
     err = np.inf
     it = 0
     for it in range(1, max_iter + 1):
-        f = eps * (log_a - _logsumexp_rows((g[None, :] - M) / eps))
-        g = eps * (log_b - _logsumexp_rows((f[None, :] - M.T) / eps))
+        f = eps * (log_a - logsumexp_inplace((g[None, :] - M) / eps, axis=1))
+        g = eps * (log_b - logsumexp_inplace((f[None, :] - M.T) / eps, axis=1))
         if it % 10 == 0 or it == max_iter:
-            row = np.exp(_logsumexp_rows((f[:, None] + g[None, :] - M) / eps))
+            row = np.exp(logsumexp_inplace((f[:, None] + g[None, :] - M) / eps, axis=1))
             err = float(np.abs(row - np.exp(log_a)).sum())
             if err <= tol:
                 break

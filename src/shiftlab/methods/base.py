@@ -173,6 +173,17 @@ class BaseAdapter(BaseEstimator):
             return self._transform(X, sample_domain)
 
 
+def _default_score(estimator, X, y, sample_domain):
+    """scikit-learn's default ``score``: accuracy, or R^2 for continuous labels."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    y = np.asarray(y)
+    pred = estimator.predict(X, sample_domain)
+    if label_kind(y) == "regression":
+        return r2_score(y, pred)
+    return accuracy_score(y, pred)
+
+
 def _has(name):
     return lambda self: hasattr(self, name)
 
@@ -222,13 +233,7 @@ class BaseDAEstimator(BaseEstimator):
 
     def score(self, X, y, sample_domain=None):
         """Accuracy (classification) or R^2 (regression) on the given rows."""
-        from sklearn.metrics import accuracy_score, r2_score
-
-        y = np.asarray(y)
-        pred = self.predict(X, sample_domain)
-        if label_kind(y) == "regression":
-            return r2_score(y, pred)
-        return accuracy_score(y, pred)
+        return _default_score(self, X, y, sample_domain)
 
 
 def _transform_steps(steps, X, sample_domain, check_after: int = 0):
@@ -503,13 +508,7 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
 
     def score(self, X, y, sample_domain=None):
         """Accuracy (classification) or R^2 (regression); ``sample_domain=None``: target."""
-        from sklearn.metrics import accuracy_score, r2_score
-
-        y = np.asarray(y)
-        pred = self.predict(X, sample_domain)
-        if label_kind(y) == "regression":
-            return r2_score(y, pred)
-        return accuracy_score(y, pred)
+        return _default_score(self, X, y, sample_domain)
 
     @property
     def named_steps(self):

@@ -22,6 +22,24 @@ from shiftlab.methods.mapping._common import (
 from shiftlab.methods.registry import register_method
 
 
+class _AffineMapping(_BaseMapping):
+    """A map ``x -> x A + b`` fitted from the two domains' means and covariances."""
+
+    def _affine_fit(self, Xs, A, b, mean_s, mean_t, cov_s, cov_t):
+        state = {
+            "A_": A,
+            "b_": b,
+            "mean_source_": mean_s,
+            "mean_target_": mean_t,
+            "cov_source_": cov_s,
+            "cov_target_": cov_t,
+        }
+        return self._map_group(state, Xs), state
+
+    def _map_group(self, state, X):
+        return X @ state["A_"] + state["b_"]
+
+
 # =============================================================================
 # CORAL
 # =============================================================================
@@ -39,7 +57,7 @@ from shiftlab.methods.registry import register_method
     skada_name="CORALAdapter",
     skada_params={"reg": "auto", "assume_centered": False},
 )
-class CORAL(_BaseMapping):
+class CORAL(_AffineMapping):
     """Correlation alignment (CORAL, Sun et al. 2016).
 
     Both domains are centred, and source rows are whitened with the source covariance
@@ -119,18 +137,8 @@ class CORAL(_BaseMapping):
         s_ihalf, t_half = _dense_jobs(d, lambda: _sym_pow(cov_s, -0.5),
                                       lambda: _sym_pow(cov_t, 0.5))
         [A] = _dense_jobs(d, lambda: s_ihalf @ t_half)
-        state = {
-            "A_": A,
-            "b_": np.zeros(d) if c else -(mean_s @ A),
-            "mean_source_": mean_s,
-            "mean_target_": mean_t,
-            "cov_source_": cov_s,
-            "cov_target_": cov_t,
-        }
-        return self._map_group(state, Xs), state
-
-    def _map_group(self, state, X):
-        return X @ state["A_"] + state["b_"]
+        b = np.zeros(d) if c else -(mean_s @ A)
+        return self._affine_fit(Xs, A, b, mean_s, mean_t, cov_s, cov_t)
 
     def _fit_transform(self, X, y, sample_domain):
         X_out = super()._fit_transform(X, y, sample_domain)
@@ -169,7 +177,7 @@ class CORAL(_BaseMapping):
     skada_name="LinearOTMappingAdapter",
     skada_params={"reg": 1e-8, "bias": True},
 )
-class LinearOTMapping(_BaseMapping):
+class LinearOTMapping(_AffineMapping):
     """Linear Monge map between Gaussian fits of the two domains (LinOT).
 
     The OT map between ``N(mu_s, C_s)`` and ``N(mu_t, C_t)`` is affine (Knott and Smith
@@ -238,18 +246,7 @@ class LinearOTMapping(_BaseMapping):
         cov_s = Zs.T @ Zs / Xs.shape[0] + self.reg * np.eye(d)
         cov_t = Zt.T @ Zt / Xt.shape[0] + self.reg * np.eye(d)
         [A] = _dense_jobs(d, lambda: _linear_monge_map(cov_s, cov_t, float(self.reg)))
-        state = {
-            "A_": A,
-            "b_": mean_t - mean_s @ A,
-            "mean_source_": mean_s,
-            "mean_target_": mean_t,
-            "cov_source_": cov_s,
-            "cov_target_": cov_t,
-        }
-        return self._map_group(state, Xs), state
-
-    def _map_group(self, state, X):
-        return X @ state["A_"] + state["b_"]
+        return self._affine_fit(Xs, A, mean_t - mean_s @ A, mean_s, mean_t, cov_s, cov_t)
 
 
 # =============================================================================

@@ -16,14 +16,13 @@ from sklearn.utils._param_validation import StrOptions
 from shiftlab.data.convention import label_kind
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import APPROX, ESTIMATOR, at_least
-from shiftlab.methods._checks import check_int as _check_int
-from shiftlab.methods._ot import COST_METRICS, cost_matrix, exact_plan
+from shiftlab.methods._ot import COST_METRICS, cost_matrix, exact_plan, sinkhorn
 
 _METRICS = COST_METRICS  # what cost_matrix builds
 # Statistic of the cost that each cost_norm divides it by (None: no normalisation).
 _COST_STATS = {"mean": np.mean, "median": np.median, "max": np.max}
 _COST_NORMS = (None, *_COST_STATS)
-#: Parameters the OT-based self-labelling methods share (see ``_check_approx``).
+#: Parameters the OT-based self-labelling methods share (checked by ``_validate_params``).
 _OT_CONSTRAINTS = {
     "base_estimator": ESTIMATOR,
     "metric": [StrOptions(set(_METRICS))],
@@ -33,31 +32,12 @@ _OT_CONSTRAINTS = {
     "batch_size": [at_least(2)],
     "random_state": ["random_state"],
 }
-# Below this ratio max(M) / reg, kernel entries exp(-M / reg) stay above 1e-87 and the
-# Sinkhorn scalings far from float64 over/underflow; above it the entropic solvers switch
-# to the log domain.
+# Below this ratio max(M) / reg, kernel entries exp(-M / reg) stay above 1e-87 and JCPOT's
+# Bregman scalings far from float64 over/underflow; above it JCPOT works in the log domain.
 _SAFE_COST_RATIO = 200.0
 
 
 # --------------------------------------------------------------------------- checks
-def _check_approx(approx, max_exact_samples, batch_size):
-    if approx not in ("auto", True, False):
-        raise ValueError(f"approx must be 'auto', True or False, got {approx!r}.")
-    _check_int("max_exact_samples", max_exact_samples, 1)
-    _check_int("batch_size", batch_size, 2)
-
-
-def _use_approx(approx, n_source, n_target, max_exact_samples):
-    if approx == "auto":
-        return max(n_source, n_target) > max_exact_samples
-    return bool(approx)
-
-
-def _split_domains(X, y, sample_domain):
-    src = sample_domain >= 0
-    return X[src], y[src], X[~src], src
-
-
 def _record_domains(est, sample_domain):
     est.source_domains_ = np.unique(sample_domain[sample_domain >= 0])
     est.target_domains_ = np.unique(sample_domain[sample_domain < 0])
@@ -105,53 +85,23 @@ def _transport_cost(G, D):
     return float(G.data @ D[G.row, G.col])
 
 
-def _lse(A, axis):
-    """In-place log-sum-exp of a temporary array along ``axis``."""
-    mx = A.max(axis=axis, keepdims=True)
-    A -= mx
-    np.exp(A, out=A)
-    return np.log(A.sum(axis=axis)) + np.squeeze(mx, axis=axis)
-
-
-def _sinkhorn_log(M, reg, n_iter_max, tol):
-    """Entropic OT plan between uniform weights, in the log domain (no underflow)."""
-    n, m = M.shape
-    log_a, log_b = -math.log(n), -math.log(m)
-    Mr = M / reg
-    f = np.zeros(n)
-    g = np.zeros(m)
-    for it in range(n_iter_max):
-        g = log_b - _lse(f[:, None] - Mr, axis=0)
-        f = log_a - _lse(g[None, :] - Mr, axis=1)
-        if it % 10 == 9 or it == n_iter_max - 1:
-            # Rows are exact after the f-update; check the column marginal.
-            col = np.exp(_lse(f[:, None] - Mr, axis=0) + g)
-            if np.abs(col - 1.0 / m).sum() < tol:
-                break
-    else:
-        warnings.warn(
-            f"Sinkhorn did not reach tol={tol} in {n_iter_max} iterations; the plan is "
-            "approximate (raise n_iter_max or reg).",
-            ConvergenceWarning,
-            stacklevel=5,
-        )
-    P = f[:, None] - Mr
-    np.add(P, g[None, :], out=P)
-    return np.exp(P, out=P)
-
-
 def _ot_plan(M, reg, n_iter_max, tol=1e-9, metric=None, overwrite_cost=False):
-    """OT plan between uniform weights: exact when ``reg`` is None, entropic otherwise."""
+    """OT plan between uniform weights: exact when ``reg`` is None, entropic otherwise.
+
+    The entropic plan is the package's one solver, :func:`shiftlab.methods._ot.sinkhorn`
+    (stabilised scaling with a log-domain fall-back), so any ``max(M) / reg`` is safe.
+    """
     if reg is None:
         return _emd(M, metric=metric, overwrite_cost=overwrite_cost)
-    n, m = M.shape
-    if M.max() / reg < _SAFE_COST_RATIO:
-        import ot  # here, not at module level: POT imports torch when it is installed (~1 s)
-
-        return ot.sinkhorn(
-            np.full(n, 1.0 / n), np.full(m, 1.0 / m), M, reg, numItermax=n_iter_max, stopThr=tol
+    res = sinkhorn(M, reg, max_iter=n_iter_max, tol=tol)
+    if not res.converged:
+        warnings.warn(
+            f"Sinkhorn did not reach tol={tol} in {n_iter_max} iterations (marginal error "
+            f"{res.error:.1e}); the plan is approximate (raise n_iter_max or reg).",
+            ConvergenceWarning,
+            stacklevel=3,
         )
-    return _sinkhorn_log(M, reg, n_iter_max, tol)
+    return res.plan
 
 
 def _stratified_blocks(n, n_blocks, rng, codes=None):

@@ -11,6 +11,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import StrOptions
 
+from shiftlab.data.convention import split_source_target
 from shiftlab.methods._checks import ESTIMATOR, at_least
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods.base import BaseDAEstimator
@@ -20,7 +21,6 @@ from shiftlab.methods.selflabel._common import (
     _fit_classifier,
     _record_domains,
     _require_classification,
-    _split_domains,
     _TargetModelMixin,
 )
 
@@ -142,7 +142,7 @@ class DASVM(_TargetModelMixin, BaseDAEstimator):
                 f"{type(base).__name__} has none."
             )
         _record_domains(self, sample_domain)
-        Xs, ys, Xt, _ = _split_domains(X, y, sample_domain)
+        Xs, ys, Xt, _ = split_source_target(X, y, sample_domain)
         _require_classification(ys, "DASVM")
         self.classes_, codes = np.unique(ys, return_inverse=True)
         n_classes, n_s, n_t = self.classes_.size, Xs.shape[0], Xt.shape[0]

@@ -11,7 +11,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import has_fit_parameter
 
-from shiftlab.methods._checks import NON_NEGATIVE, UNIT, at_least
+from shiftlab.data.convention import split_source_target
+from shiftlab.methods._checks import NON_NEGATIVE, UNIT, at_least, use_approx
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
@@ -23,7 +24,6 @@ from shiftlab.methods.selflabel._common import (
     _COST_STATS,
     _METRICS,
     _OT_CONSTRAINTS,
-    _check_approx,
     _cost_scale,
     _emd,
     _fit_classifier,
@@ -33,10 +33,8 @@ from shiftlab.methods.selflabel._common import (
     _one_hot,
     _record_domains,
     _require_classification,
-    _split_domains,
     _TargetModelMixin,
     _transport_cost,
-    _use_approx,
 )
 
 _JDOT_CONSTRAINTS = {
@@ -59,11 +57,10 @@ class _JDOTBase(_TargetModelMixin, BaseDAEstimator):
         _check_real("tol", self.tol, low=0.0)
         _check_choice("metric", self.metric, _METRICS)
         _check_choice("cost_norm", self.cost_norm, _COST_NORMS)
-        _check_approx(self.approx, self.max_exact_samples, self.batch_size)
 
     def _feature_costs(self, Xs, Xt, codes, rng):
         n_s, n_t = Xs.shape[0], Xt.shape[0]
-        self.approx_ = _use_approx(self.approx, n_s, n_t, self.max_exact_samples)
+        self.approx_ = use_approx(self.approx, self.max_exact_samples, n_s, n_t)
         blocks = _make_blocks(n_s, n_t, self.batch_size, rng, codes, exact=not self.approx_)
         if self.approx_:
             scale = _cost_scale(Xs, Xt, self.metric, self.cost_norm, rng)
@@ -242,7 +239,7 @@ class JDOTClassifier(_JDOTBase):
                 "LogisticRegression."
             )
         _record_domains(self, sample_domain)
-        Xs, ys, Xt, _ = _split_domains(X, y, sample_domain)
+        Xs, ys, Xt, _ = split_source_target(X, y, sample_domain)
         _require_classification(ys, "JDOTClassifier")
         self.classes_, codes = np.unique(ys, return_inverse=True)
         n_classes, n_t = self.classes_.size, Xt.shape[0]
@@ -374,7 +371,7 @@ class JDOTRegressor(_JDOTBase):
         self._validate_common()
         base = self._base()
         _record_domains(self, sample_domain)
-        Xs, ys, Xt, _ = _split_domains(X, y, sample_domain)
+        Xs, ys, Xt, _ = split_source_target(X, y, sample_domain)
         ys = ys.astype(float)
         n_t = Xt.shape[0]
         rng = check_random_state(self.random_state)

@@ -11,12 +11,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC, SVR
 from sklearn.utils import check_random_state
 
-from shiftlab.data.convention import label_kind
-from shiftlab.methods._checks import NON_NEGATIVE, POSITIVE, at_least
+from shiftlab.data.convention import label_kind, split_source_target
+from shiftlab.methods._checks import NON_NEGATIVE, POSITIVE, at_least, use_approx
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
 from shiftlab.methods._checks import check_real as _check_real
-from shiftlab.methods._ot import cost_matrix
+from shiftlab.methods._ot import cost_matrix, logsumexp_inplace
 from shiftlab.methods.base import BaseDAEstimator
 from shiftlab.methods.registry import register_method
 from shiftlab.methods.selflabel._common import (
@@ -25,19 +25,15 @@ from shiftlab.methods.selflabel._common import (
     _METRICS,
     _OT_CONSTRAINTS,
     _SAFE_COST_RATIO,
-    _check_approx,
     _cost_scale,
     _fit_classifier,
-    _lse,
     _make_blocks,
     _one_hot,
     _ot_plan,
     _record_domains,
     _require_classification,
-    _split_domains,
     _stratified_blocks,
     _TargetModelMixin,
-    _use_approx,
 )
 
 _REF_OTLP = (
@@ -178,9 +174,8 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
             reg = None
         _check_int("n_iter_max", self.n_iter_max, 1)
         _check_choice("cost_norm", self.cost_norm, _COST_NORMS)
-        _check_approx(self.approx, self.max_exact_samples, self.batch_size)
         _record_domains(self, sample_domain)
-        Xs, ys, Xt, _ = _split_domains(X, y, sample_domain)
+        Xs, ys, Xt, _ = split_source_target(X, y, sample_domain)
         kind = label_kind(ys)
         n_s, n_t = Xs.shape[0], Xt.shape[0]
         rng = check_random_state(self.random_state)
@@ -190,7 +185,7 @@ class OTLabelProp(_TargetModelMixin, BaseDAEstimator):
         else:
             codes = None
             values = ys.astype(float)[:, None]
-        self.approx_ = _use_approx(self.approx, n_s, n_t, self.max_exact_samples)
+        self.approx_ = use_approx(self.approx, self.max_exact_samples, n_s, n_t)
         blocks = _make_blocks(n_s, n_t, self.batch_size, rng, codes, exact=not self.approx_)
         self.n_blocks_ = len(blocks)
         scale = (
@@ -258,8 +253,8 @@ def _jcpot_block(costs, codes, n_classes, reg, max_iter, tol):
         else:
             row_lse = []
             for k, (Mk, ck) in enumerate(zip(Mr, codes, strict=True)):
-                g[k] = log_b - _lse(f[k][:, None] - Mk, axis=0)
-                row_lse.append(_lse(g[k][None, :] - Mk, axis=1))
+                g[k] = log_b - logsumexp_inplace(f[k][:, None] - Mk, axis=0)
+                row_lse.append(logsumexp_inplace(g[k][None, :] - Mk, axis=1))
                 rows = np.exp(f[k] + row_lse[-1])
                 log_q[k] = np.log(np.maximum(np.bincount(ck, rows, n_classes), 1e-300))
         # Geometric mean over the sources that have the class (a class missing from a
@@ -423,7 +418,6 @@ class JCPOT(_TargetModelMixin, BaseDAEstimator):
         _check_choice("cost_norm", self.cost_norm, _COST_NORMS)
         _check_int("max_iter", self.max_iter, 1)
         _check_real("tol", self.tol, low=0.0)
-        _check_approx(self.approx, self.max_exact_samples, self.batch_size)
         _record_domains(self, sample_domain)
         self.pooled_sources_ = False
         src = sample_domain >= 0
@@ -441,7 +435,7 @@ class JCPOT(_TargetModelMixin, BaseDAEstimator):
         )
         rng = check_random_state(self.random_state)
         largest = max(max(Xk.shape[0] for Xk, _ in sources), n_t)
-        self.approx_ = _use_approx(self.approx, largest, n_t, self.max_exact_samples)
+        self.approx_ = use_approx(self.approx, self.max_exact_samples, largest, n_t)
         bs = self.batch_size
         if self.approx_:
             k_t = max(1, math.ceil(n_t / bs))

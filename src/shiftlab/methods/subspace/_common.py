@@ -28,11 +28,6 @@ _RANK_RTOL = 1e-9
 # --------------------------------------------------------------------------- validation
 
 
-def _split_domains(sample_domain):
-    src = sample_domain >= 0
-    return src, ~src
-
-
 # ------------------------------------------------------------------------ linear algebra
 def _sign_flip(V):
     """Make the largest-magnitude entry of every column positive (deterministic signs)."""

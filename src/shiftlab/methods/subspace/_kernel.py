@@ -8,7 +8,7 @@ from scipy import linalg
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils._param_validation import StrOptions
 
-from shiftlab.data.convention import label_kind
+from shiftlab.data.convention import label_kind, source_mask
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import APPROX, GAMMA, NON_NEGATIVE, at_least
 from shiftlab.methods._checks import check_choice as _check_choice
@@ -25,7 +25,6 @@ from shiftlab.methods.subspace._common import (
     _informative,
     _sign_flip,
     _solve_transfer_eig,
-    _split_domains,
 )
 
 
@@ -288,7 +287,7 @@ class TCA(_KernelSubspace):
     def _fit_transform(self, X, y, sample_domain):
         self._validate_kernel_params()
         mu = _check_real("mu", self.mu, low=0.0)
-        src, _ = _split_domains(sample_domain)
+        src = source_mask(sample_domain)
         n = X.shape[0]
         e = np.where(src, 1.0 / src.sum(), -1.0 / (~src).sum())
         F, sig = self._representation(X)
@@ -432,7 +431,8 @@ class TJM(_KernelSubspace):
         tol = _check_real("tol", self.tol, low=0.0)
         if not isinstance(self.conditional, (bool, np.bool_)):
             raise ValueError(f"conditional must be True or False, got {self.conditional!r}.")
-        src, tgt = _split_domains(sample_domain)
+        src = source_mask(sample_domain)
+        tgt = ~src
         if self.conditional and label_kind(y[src]) != "classification":
             raise DataValidationError(
                 "TJM(conditional=True) needs class labels for its class-conditional MMD; "

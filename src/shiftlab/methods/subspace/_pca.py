@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
+from shiftlab.data.convention import source_mask
 from shiftlab.methods._checks import at_least
 from shiftlab.methods._checks import check_choice as _check_choice
 from shiftlab.methods._checks import check_int as _check_int
@@ -14,7 +15,6 @@ from shiftlab.methods.subspace._common import (
     N_COMPONENTS_GRID,
     _clip_n_components,
     _pca,
-    _split_domains,
 )
 
 
@@ -91,7 +91,7 @@ class PCAAdapter(BaseAdapter):
     def _fit_transform(self, X, y, sample_domain):
         n_comp = _check_int("n_components", self.n_components, allow_none=True)
         fit_on = _check_choice("fit_on", self.fit_on, ("source", "joint"))
-        src, _ = _split_domains(sample_domain)
+        src = source_mask(sample_domain)
         X_fit = X[src] if fit_on == "source" else X
         limit = max(1, min(X.shape[1], X_fit.shape[0] - 1))
         k = limit if n_comp is None else _clip_n_components("JPCA", n_comp, limit, X.shape[1])
@@ -169,7 +169,8 @@ class SubspaceAlignment(BaseAdapter):
 
     def _fit_transform(self, X, y, sample_domain):
         n_comp = _check_int("n_components", self.n_components, allow_none=True)
-        src, tgt = _split_domains(sample_domain)
+        src = source_mask(sample_domain)
+        tgt = ~src
         Xs, Xt = X[src], X[tgt]
         limit = max(1, min(X.shape[1], Xs.shape[0] - 1, Xt.shape[0] - 1))
         k = limit if n_comp is None else _clip_n_components("SA", n_comp, limit, X.shape[1])
@@ -182,7 +183,8 @@ class SubspaceAlignment(BaseAdapter):
         return self._transform(X, sample_domain)
 
     def _transform(self, X, sample_domain):
-        src, tgt = _split_domains(sample_domain)
+        src = source_mask(sample_domain)
+        tgt = ~src
         out = np.empty((X.shape[0], self.n_components_))
         # Folding M into the source axes makes the source map one matrix product.
         source_map = self.components_source_.T @ self.alignment_

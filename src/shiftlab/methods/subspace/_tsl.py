@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
-from shiftlab.data.convention import label_kind
+from shiftlab.data.convention import label_kind, source_mask
 from shiftlab.exceptions import DataValidationError
 from shiftlab.methods._checks import APPROX, NON_NEGATIVE, POSITIVE, UNIT, at_least
 from shiftlab.methods._checks import check_choice as _check_choice
@@ -23,7 +23,6 @@ from shiftlab.methods.subspace._common import (
     N_COMPONENTS_GRID,
     _clip_n_components,
     _sign_flip,
-    _split_domains,
 )
 
 
@@ -211,7 +210,8 @@ class TSL(BaseAdapter):
         max_iter = _check_int("max_iter", self.max_iter)
         tol = _check_real("tol", self.tol, low=0.0)
         m = _check_int("n_landmarks", self.n_landmarks, minimum=2)
-        src, tgt = _split_domains(sample_domain)
+        src = source_mask(sample_domain)
+        tgt = ~src
         if label_kind(y[src]) != "classification":
             raise DataValidationError(
                 "TSL uses Fisher's LDA on the source and needs class labels; it does not "
