@@ -484,6 +484,28 @@ def test_rows_account_cpu_and_memory_and_the_eta_uses_the_same_method_and_datase
     per_job = rows.drop_duplicates("job_key").groupby("method")["job_seconds"].mean()
     assert dry.n_todo == 8  # the definition's executor is inprocess: one worker
     assert dry.estimate_seconds == pytest.approx(2 * per_job.sum())
+    # CPU and disk are estimated the same way, disk from the manifest's file sizes.
+    jobs = rows.drop_duplicates("job_key")
+    cpu = jobs.groupby("method")["job_cpu_seconds"].mean()
+    assert dry.estimate.cpu_hours == pytest.approx(2 * cpu.sum() / 3600)
+    manifest = RunStore(run_dir).manifest()
+    sizes = jobs["job_key"].map(lambda k: manifest[k].result["size"]
+                                + (manifest[k].records or {}).get("size", 0))
+    disk = sizes.groupby(jobs["method"]).mean()
+    assert dry.estimate.disk_bytes == pytest.approx(2 * disk.sum())
+    assert dry.estimate.basis["from the same method and dataset"] == 8
+    out = CliRunner().invoke(cli, ["run", str(more), "--out", str(run_dir), "--dry-run"])
+    assert "CPU-hours" in out.output and " GB (8 from the same method and dataset)" in out.output
+
+
+def test_cpu_of_the_processes_a_job_starts_is_counted():
+    """A job's CPU includes its children (joblib workers, subprocesses), not only itself."""
+    from shiftlab.bench.jobs import children_cpu_seconds
+
+    before = children_cpu_seconds()
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    subprocess.run([sys.executable, "-c", busy], check=True)
+    assert children_cpu_seconds() - before >= 0.45
 
 
 def test_several_run_folders_report_as_one(tmp_path):

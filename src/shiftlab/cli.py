@@ -211,7 +211,8 @@ def demo(shift: str, seed: int) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Override the definition's device of deep methods.")
 @click.option("--retry-failed", is_flag=True, help="Run again jobs that failed before.")
-@click.option("--dry-run", is_flag=True, help="Only count jobs, cached results and time.")
+@click.option("--dry-run", is_flag=True,
+              help="Only count jobs and cached results; estimate wall time, CPU-hours, disk.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write the HTML report at the end.")
 @click.option("--dask-tls-ca-file", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -248,7 +249,6 @@ def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, re
         dask_address=dask_address, retry_failed=retry_failed, dry_run=dry_run,
     )
     if dry_run:
-        eta = getattr(summary, "estimate_seconds", None)
         ex = definition.execution
         click.echo(f"plan of {definition.name}: {definition.protocol.outer_splits} outer x "
                    f"{definition.protocol.inner_splits} inner splits, "
@@ -263,7 +263,7 @@ def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, re
             f"{summary.n_jobs} jobs: {summary.n_cached} cached, {summary.n_todo} to run"
             + (f", {summary.n_previously_failed} failed before (use --retry-failed)"
                if summary.n_previously_failed else "")
-            + (f"; estimated {eta:.0f} s" if eta is not None else
+            + (f"; {summary.estimate}" if getattr(summary, "estimate", None) else
                "; no timing known yet for an estimate")
         )
         for note in getattr(summary, "notes", []):

@@ -38,6 +38,7 @@ from shiftlab.data.convention import label_kind
 from shiftlab.data.dataset import Task
 from shiftlab.methods.base import make_da_pipeline, seeded
 from shiftlab.selection import evaluate_split
+from shiftlab.selection._storage import attach_rows, detach_rows
 from shiftlab.selection._table import SOURCE_ONLY, baseline_row
 from shiftlab.selection.search import OuterSplitSearch
 from shiftlab.selection.splitters import StratifiedDomainShuffleSplit
@@ -235,7 +236,8 @@ def _baseline_rows(job: Job, X, y_masked, y_true, sd, train_idx, test_idx) -> pd
     return pd.DataFrame([row])
 
 
-def _load_task(job: Job, seed: int):
+def load_task(job: Job):
+    """The arrays of a job's task: ``X, y_masked, sample_domain, y_true``."""
     ds = load_spec(job.dataset, random_state=job.protocol.seed)
     X, y_masked, sd, y_true = ds.pack(Task.parse(job.task), return_target_labels=True)
     return X, y_masked, sd, y_true
@@ -266,27 +268,60 @@ class JobResult:
 def run_job(job: Job) -> JobResult:
     """Run one job and return its rows (one per candidate and scorer, with provenance).
 
-    The rows carry the job's CPU time (``job_cpu_seconds``) and its process's peak
-    memory (``job_peak_rss_mb``); the driver adds its wall time (``job_seconds``).
+    The rows carry the job's CPU time (``job_cpu_seconds``: its process and the
+    processes it started, of which ``job_children_cpu_seconds``) and peak memory
+    (``job_peak_rss_mb``, and its children's ``job_children_peak_rss_mb``); the driver
+    adds its wall time (``job_seconds``).
     Warnings raised while the job runs (convergence, ill-conditioning, ...) are not
     printed, which would bury the progress bar under repeats from every worker: they
     are recorded in the ``warnings`` column (see :func:`summarize_warnings`) and
     counted at the end of the run.
     """
-    cpu_start = time.process_time()
+    own_start, children_start = time.process_time(), children_cpu_seconds()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _run_job(job)
     result.frame["warnings"] = summarize_warnings(caught)
-    # CPU time of the job's process, all its threads (BLAS included): what the job cost
-    # on a shared machine, where wall time also counts the waits for other work.
-    result.frame["job_cpu_seconds"] = time.process_time() - cpu_start
+    # CPU time of the job's process, all its threads (BLAS included), and of the
+    # processes it started (joblib workers): what the job cost on a shared machine,
+    # where wall time also counts the waits for other work.
+    children = children_cpu_seconds() - children_start
+    result.frame["job_cpu_seconds"] = time.process_time() - own_start + children
+    result.frame["job_children_cpu_seconds"] = children
     result.frame["job_peak_rss_mb"] = _peak_rss_mb()
+    result.frame["job_children_peak_rss_mb"] = _peak_rss_mb(children=True)
     return result
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (NaN where unknown).
+def children_cpu_seconds() -> float:
+    """CPU seconds, so far, of the processes this one started and their descendants.
+
+    Those that ended and were waited for (``RUSAGE_CHILDREN``), plus the live ones
+    (joblib's reusable workers, which a job's difference of two readings then counts
+    for the time they worked during the job).
+    """
+    import psutil
+
+    total = 0.0
+    try:
+        import resource
+
+        ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total += ended.ru_utime + ended.ru_stime
+    except ImportError:  # pragma: no cover - not POSIX
+        pass
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # ended between the listing and the reading
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _peak_rss_mb(children: bool = False) -> float:
+    """Peak resident memory of this process so far (or of the largest of its ended
+    children), in MiB (NaN where unknown).
 
     Exact for a job run in its own process (jobs with a timeout); for a worker that runs
     several jobs, the largest of them so far.
@@ -295,7 +330,8 @@ def _peak_rss_mb() -> float:
         import resource
     except ImportError:  # pragma: no cover - not POSIX
         return float("nan")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    peak = resource.getrusage(who).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
@@ -311,7 +347,7 @@ def summarize_warnings(caught) -> str:
 def _run_job(job: Job) -> JobResult:
     _mark_running(job)
     seed = job_seed(job)
-    X, y_masked, sd, y_true = _load_task(job, seed)
+    X, y_masked, sd, y_true = load_task(job)
     train_idx, test_idx = outer_split_indices(job, y_true, sd)
     train_idx = fit_indices(job, y_masked, sd, train_idx)  # the test rows stay whole
     records = None
@@ -334,8 +370,23 @@ def _run_job(job: Job) -> JobResult:
         )
         store = _store(job)
         if store is not None:
-            records = store.write_records(job.key, search, job.run_key)
+            records = store.write_records(job.key, detach_rows(search), job.run_key)
     return JobResult(with_provenance(job, frame, seed), records)
+
+
+def load_search(store, job: Job, entry, run_key: str | None, task=None):
+    """A job's stored search (authenticated by ``store``) with its rows rebuilt.
+
+    Records keep row indices, not rows (:mod:`shiftlab.selection._storage`): the rows are
+    taken again from the job's task, ``task`` (the arrays of :func:`load_task`) when the
+    caller has them already. Raises :class:`~shiftlab.bench.store.CorruptRunFile` as
+    :meth:`~shiftlab.bench.store.RunStore.load_records` does.
+    """
+    search = store.load_records(job.key, entry, run_key)
+    if getattr(search, "rows", None) is not None:
+        X, _, sd, y_true = load_task(job) if task is None else task
+        attach_rows(search, X, y_true, sd)
+    return search
 
 
 def rescore_job(job: Job, search: OuterSplitSearch, scorers: tuple[str, ...]) -> pd.DataFrame:

@@ -18,11 +18,12 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from shiftlab.bench.definition import BenchmarkDefinition, MethodEntry, load_definition
 from shiftlab.bench.execute import execute
-from shiftlab.bench.jobs import rescore_job, run_job
+from shiftlab.bench.jobs import load_search, load_task, rescore_job, run_job
 from shiftlab.bench.planner import (
     Job,
     PoolJob,
@@ -36,6 +37,7 @@ from shiftlab.bench.planner import (
 )
 from shiftlab.bench.store import CorruptRunFile, JobEntry, RunStore
 from shiftlab.exceptions import DataValidationError, MissingOutputsError
+from shiftlab.selection._storage import detach_rows
 
 __all__ = ["RunSummary", "default_run_dir", "plan_status", "run_benchmark", "run_status"]
 
@@ -65,6 +67,8 @@ class RunSummary:
     #: Jobs computed by this call whose run raised warnings (see the ``warnings`` column).
     n_with_warnings: int = 0
     estimate_seconds: float | None = None
+    #: The dry run's estimate of what the jobs to run will cost.
+    estimate: CostEstimate | None = None
     elapsed: float = 0.0
     failures: list[dict] = field(default_factory=list)
     #: Per dataset (dry runs): tasks, outer splits, methods (deep ones), jobs and to do.
@@ -166,25 +170,67 @@ def _plan_table(definition: BenchmarkDefinition, jobs: list[Job], todo: set[str]
     return rows
 
 
-def _estimate_seconds(store: RunStore, todo: list[Job], n_workers: int) -> float | None:
-    """Rough ETA from stored timings (None when nothing is known).
+#: Columns of a job's own cost, kept when its rows are rescored.
+JOB_COST_COLUMNS = ("job_seconds", "job_cpu_seconds", "job_children_cpu_seconds",
+                    "job_peak_rss_mb", "job_children_peak_rss_mb")
 
-    A job to do is timed by the mean of the stored jobs of the same method on the same
-    dataset (same size), else of the same method, else by the median job.
+
+@dataclass
+class CostEstimate:
+    """What the jobs still to run will cost, from the stored jobs (dry run).
+
+    Each job to run is costed as the mean of the stored jobs of the same method on the
+    same dataset (same size and grid), else of the same method on the other datasets,
+    else of all stored jobs; ``basis`` counts the jobs costed each way.
     """
+
+    seconds: float
+    cpu_hours: float
+    disk_bytes: float
+    basis: dict
+
+    def __str__(self) -> str:
+        basis = ", ".join(f"{n} {how}" for how, n in self.basis.items() if n)
+        return (f"estimated {self.seconds:.0f} s wall, {self.cpu_hours:.2f} CPU-hours, "
+                f"{self.disk_bytes / 1e9:.3f} GB ({basis})")
+
+
+def _estimate_cost(store: RunStore, todo: list[Job], n_workers: int) -> CostEstimate | None:
+    """Wall time, CPU-hours and disk of ``todo`` (None when nothing is stored yet)."""
     try:
         frame = store.results(verify=False)
+        manifest = store.manifest()
     except (OSError, ValueError):
         return None
-    if frame.empty or "job_seconds" not in frame:
+    if frame.empty or "job_seconds" not in frame or "job_key" not in frame:
         return None
-    jobs = frame.drop_duplicates("job_key") if "job_key" in frame else frame
-    same_size = jobs.groupby(["method", "dataset"])["job_seconds"].mean().to_dict()
-    per_method = jobs.groupby("method")["job_seconds"].mean().to_dict()
-    overall = float(jobs["job_seconds"].median())
-    total = sum(same_size.get((j.method.name, j.dataset.name),
-                              per_method.get(j.method.name, overall)) for j in todo)
-    return total / max(1, n_workers)
+    jobs = frame.drop_duplicates("job_key").set_index("job_key")
+    jobs = jobs[jobs["method"].notna()]
+    if "job_cpu_seconds" not in jobs:  # run folders from before CPU was recorded
+        jobs["job_cpu_seconds"] = jobs["job_seconds"]
+    jobs["disk"] = [
+        (manifest[k].result.get("size", 0) + (manifest[k].records or {}).get("size", 0))
+        if k in manifest else np.nan
+        for k in jobs.index
+    ]
+    costs = ["job_seconds", "job_cpu_seconds", "disk"]
+    same_size = jobs.groupby(["method", "dataset"])[costs].mean()
+    per_method = jobs.groupby("method")[costs].mean()
+    overall = jobs[costs].median()
+    total = np.zeros(3)
+    basis = {"from the same method and dataset": 0, "from the same method": 0,
+             "from the median job": 0}
+    for job in todo:
+        if (job.method.name, job.dataset.name) in same_size.index:
+            row, how = same_size.loc[(job.method.name, job.dataset.name)], 0
+        elif job.method.name in per_method.index:
+            row, how = per_method.loc[job.method.name], 1
+        else:
+            row, how = overall, 2
+        total += np.nan_to_num(row.to_numpy(dtype=float))
+        basis[list(basis)[how]] += 1
+    return CostEstimate(seconds=total[0] / max(1, n_workers), cpu_hours=total[1] / 3600,
+                        disk_bytes=total[2], basis=basis)
 
 
 def _stale_scorers(entry: JobEntry, job: Job) -> tuple[str, ...]:
@@ -313,11 +359,13 @@ def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -
     todo = [j for j in jobs if j.key not in done and (retry_failed or j.key not in failed_before)]
     ex = definition.execution
     workers = 1 if ex.executor == "inprocess" else _n_workers(ex.n_jobs)
+    estimate = _estimate_cost(store, todo, workers)
     return RunSummary(
         run_dir=store.root, n_jobs=len(jobs), n_cached=sum(j.key in done for j in jobs),
         n_previously_failed=sum(j.key in failed_before for j in jobs),
         n_corrupt=len(corrupt), n_todo=len(todo),
-        estimate_seconds=_estimate_seconds(store, todo, workers),
+        estimate_seconds=None if estimate is None else estimate.seconds,
+        estimate=estimate,
         plan=_plan_table(definition, jobs, {j.key for j in todo}),
     )
 
@@ -440,17 +488,17 @@ def _rescore(store: RunStore, job: Job, entry: JobEntry, stale: tuple[str, ...],
              run_key: str | None) -> bool:
     """Replace a stored job's rows of ``stale`` scorers; False when it must run again."""
     try:
-        search = store.load_records(job.key, entry, run_key)
+        search = load_search(store, job, entry, run_key)
         frame = rescore_job(replace(job, run_dir=str(store.root)), search, stale)
     except (CorruptRunFile, MissingOutputsError):
         return False
     old = store.results({job.key}, verify=False)  # verified when the run started
     old = old[~old["scorer"].isin(stale)]
-    for col in ("job_seconds", "job_cpu_seconds"):  # the job's own cost, not the rescoring's
+    for col in JOB_COST_COLUMNS:  # the job's own cost, not the rescoring's
         if col in old and len(old):
             frame[col] = old[col].iloc[0]
     merged = pd.concat([old, frame], ignore_index=True)
-    records = store.write_records(job.key, search, run_key)
+    records = store.write_records(job.key, detach_rows(search), run_key)
     scorers = {**entry.scorers, **{s: scorer_version(s, job.selection_metric) for s in stale}}
     store.write_result(job.key, merged, label=entry.label or job.label, records=records,
                        scorers=scorers)
@@ -499,7 +547,11 @@ def _pool_rows(store: RunStore, pool: PoolJob, manifest: dict[str, JobEntry],
     from shiftlab.selection.search import OuterSplitSearch
 
     start, cpu = time.perf_counter(), time.process_time()
-    searches = {m: store.load_records(key, manifest[key], run_key) for m, key in pool.members}
+    # The members share the pool's task and outer split: its rows are loaded once.
+    task = load_task(pool.template)
+    searches = {m: load_search(store, replace(pool.template, key=key), manifest[key], run_key,
+                               task=task)
+                for m, key in pool.members}
     merged = OuterSplitSearch.pool(searches)
     metric = pool.template.selection_metric
     with warnings.catch_warnings():

@@ -87,7 +87,10 @@ def _combined_outer_record(outer: dict[int, OuterRecord], weights: np.ndarray) -
 def _check_same_splits(a: OuterSplitSearch, b: OuterSplitSearch, name: str) -> None:
     """Pooled searches must have scored their candidates on the same rows."""
     same = a.outer_split == b.outer_split and a.n_inner == b.n_inner and a.kind == b.kind
-    if same:
+    rows_a, rows_b = getattr(a, "rows", None), getattr(b, "rows", None)
+    if same and rows_a is not None and rows_b is not None:
+        same = rows_a.same_as(rows_b)
+    elif same:
         for ca, cb in zip(a.contexts, b.contexts, strict=True):
             # equal_nan: rows with missing values (a pipeline that imputes them)
             if not (np.array_equal(ca.X_source_val, cb.X_source_val, equal_nan=True)
@@ -167,6 +170,9 @@ class OuterSplitSearch:
     #: Aggregations (name -> (scorer, weights per candidate)): weighted ensembles of the
     #: refitted candidates, reported as candidate -1.
     aggregations: dict[str, tuple[BaseScorer, np.ndarray]] = field(default_factory=dict)
+    #: Where the rows come from (:class:`~shiftlab.selection._storage.SearchRows`): what
+    #: the stored form keeps instead of them.
+    rows: Any = None
 
     @property
     def n_inner(self) -> int:
@@ -486,7 +492,7 @@ class OuterSplitSearch:
             kind=first.kind, contexts=first.contexts, records=records,
             refit=first.refit, error_score=first.error_score,
             _labels=first._labels, _y_test=first._y_test, _train=first._train,
-            _test=first._test, methods=methods, outer=outer,
+            _test=first._test, methods=methods, outer=outer, rows=getattr(first, "rows", None),
             n_outer_fits=sum(s.n_outer_fits for _, s in items),
         )
         for scorer, parts in scores.items():

@@ -21,6 +21,7 @@ from shiftlab.exceptions import AllCandidatesFailedError, DataValidationError
 from shiftlab.selection._context import SplitContext, SplitLabels
 from shiftlab.selection._fastpath import accepts_sample_domain
 from shiftlab.selection._outer import OuterSplitSearch
+from shiftlab.selection._storage import SearchRows
 from shiftlab.selection._table import params_text
 from shiftlab.selection.records import CandidateRecord, fit_candidate
 from shiftlab.selection.scorers import DEFAULT_REALISTIC, BaseScorer, get_scorer
@@ -107,7 +108,7 @@ def _imputes(estimator) -> bool:
         return False
 
 
-def _prepare(X, y, sample_domain, estimator=None):
+def prepare_arrays(X, y, sample_domain, estimator=None):
     """Validate arrays; return X, the masked labels, sample_domain and the true labels.
 
     Missing values (NaN) in X are accepted when ``estimator`` imputes them itself.
@@ -183,7 +184,7 @@ def start_search(estimator, param_grid, scorers, X, y, sample_domain) -> SearchD
     resolve the scorers (the oracle among the defaults only when target labels are known).
     """
     _check_estimator(estimator)
-    X, y_masked, sd, y_true, kind = _prepare(X, y, sample_domain, estimator)
+    X, y_masked, sd, y_true, kind = prepare_arrays(X, y, sample_domain, estimator)
     return SearchData(
         estimator, X, y_masked, sd, y_true, kind, candidate_list(param_grid),
         resolve_scorers(scorers, kind, oracle=_has_target_labels(y_true, sd, kind)),
@@ -263,11 +264,12 @@ def run_outer_split(
     if not pairs:
         raise DataValidationError("The inner cross-validator yielded no split.")
     seeds = _seed_ints(ctx_seq, len(pairs))
-    contexts, labels = [], []
+    contexts, labels, inner_rows = [], [], []
     y_true_tr = y_true[train_idx]
     for s, (tr, va) in enumerate(pairs):
         tr, va = np.asarray(tr), np.asarray(va)
         sv, tv = va[sd_tr[va] >= 0], va[sd_tr[va] < 0]
+        inner_rows.append((tr, sv, tv))
         if sv.size == 0 or tv.size == 0:
             raise DataValidationError(
                 f"Inner split {s} has no source or no target validation row; use a "
@@ -326,6 +328,7 @@ def run_outer_split(
         _y_test=y_test,
         _train=(X_tr, y_tr, sd_tr),
         _test=(X[te_tgt], sample_domain[te_tgt]),
+        rows=SearchRows(train_idx, te_tgt, inner_rows),
     )
     # Record-based scorers first, then ensembles over them.
     for scorer in sorted(scorers, key=lambda s: s.is_aggregate):
