@@ -279,3 +279,40 @@ def test_mnist_usps_skada_variant(shared_data_home, _digit_cache, monkeypatch):
     for domain in ds:
         np.testing.assert_array_equal(again[domain][0], ds[domain][0])
         np.testing.assert_array_equal(again[domain][1], ds[domain][1])
+
+
+def test_the_probabilistic_svc_survives_scikit_learn_removing_its_parameter():
+    """SKADA-Bench's SVC(probability=True): deprecated in scikit-learn 1.9, removed in
+    1.11. Built as such while it exists, as scikit-learn's replacement afterwards."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.datasets import make_classification
+    from sklearn.svm import SVC
+
+    from shiftlab.bench.definition import probabilistic_svc
+
+    X, y = make_classification(400, n_features=6, random_state=0)
+    params = {"probability": True, "C": 10.0, "random_state": 0}
+    old = probabilistic_svc(params, has_probability=True)
+    new = probabilistic_svc(params, has_probability=False)
+    assert isinstance(old, SVC) and old.probability
+    assert isinstance(new, CalibratedClassifierCV) and new.ensemble is False
+    assert new.estimator.C == 10.0 and new.estimator.get_params().get("probability") is not True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        old.fit(X[:300], y[:300])
+    new.fit(X[:300], y[:300])
+    p_old, p_new = old.predict_proba(X[300:]), new.predict_proba(X[300:])
+    np.testing.assert_allclose(p_new.sum(axis=1), 1.0)
+    # Platt scaling either way: the same labels, probabilities a few points apart.
+    assert (old.predict(X[300:]) == new.predict(X[300:])).mean() >= 0.97
+    assert np.abs(p_old - p_new).mean() < 0.05
+
+
+def test_jobs_with_the_presets_svc_do_not_record_its_deprecation(tmp_path):
+    text = _toml().replace('name = "LogisticRegression"',
+                           'name = "SVC"\nparams = { probability = true }')
+    (tmp_path / "svc.toml").write_text(text)
+    run_benchmark(tmp_path / "svc.toml", tmp_path / "run", progress=False)
+    rows = RunStore(tmp_path / "run").results()
+    assert rows["test_accuracy"].notna().any()
+    assert not rows["warnings"].str.contains("probability").any()

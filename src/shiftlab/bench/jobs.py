@@ -32,6 +32,7 @@ from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
 from shiftlab.bench.datasets import load_spec
+from shiftlab.bench.definition._spec import SVC_PROBABILITY_WARNING
 from shiftlab.bench.planner import Job, job_scorer
 from shiftlab.bench.provenance import method_role, with_provenance
 from shiftlab.data.convention import label_kind
@@ -280,6 +281,7 @@ def run_job(job: Job) -> JobResult:
     own_start, children_start = time.process_time(), children_cpu_seconds()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", SVC_PROBABILITY_WARNING, FutureWarning)
         result = _run_job(job)
     result.frame["warnings"] = summarize_warnings(caught)
     # CPU time of the job's process, all its threads (BLAS included), and of the

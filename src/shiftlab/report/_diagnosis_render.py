@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from shiftlab.report.diagnosis import _EVALUATOR_LABEL, PLOT_FEATURES, Diagnosis, _clean
+from shiftlab.report.html import PAGE_CSS
 
 
 def _num(v) -> str:
@@ -128,15 +129,7 @@ def render_rich(diag: Diagnosis):
 # =============================================================================
 # HTML
 # =============================================================================
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
-max-width:1100px;color:#1d2733;line-height:1.45;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:2px solid #e3e8ee;
-padding-bottom:.2rem;font-size:1.25rem}.sub{color:#5b6b7c}
-table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
-th,td{padding:.3rem .6rem;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}thead th{background:#f4f6f9}
-.hint{background:#eef7f0;border-left:4px solid #0a7d32;padding:.6rem 1rem}
+_CSS = PAGE_CSS + """.hint{background:#eef7f0;border-left:4px solid #0a7d32;padding:.6rem 1rem}
 .warn{background:#fff6e5;border-left:4px solid #b36b00;padding:.6rem 1rem;margin:.4rem 0}
 .evaluator td{color:#8a4b00;font-style:italic}.note{font-size:.85rem;color:#5b6b7c}
 .fig{margin:1rem 0}pre{background:#f4f6f9;padding:.6rem;overflow:auto}

@@ -20,7 +20,8 @@ from shiftlab.selection._table import TARGET_ONLY
 
 __all__ = ["render_html", "table_to_latex", "table_to_markdown", "write_report"]
 
-_CSS = """
+#: The look every shiftlab page shares (the report, the diagnosis): text and tables.
+PAGE_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:1200px;color:#1d2733;line-height:1.45;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px solid #e3e8ee;
@@ -28,7 +29,9 @@ padding-bottom:.2rem;font-size:1.25rem}.sub{color:#5b6b7c}
 table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
 th,td{padding:.3rem .6rem;border-bottom:1px solid #e3e8ee;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}thead th{background:#f4f6f9}
-tr.baseline td{background:#fafbfc;font-style:italic}
+"""
+
+_CSS = PAGE_CSS + """tr.baseline td{background:#fafbfc;font-style:italic}
 td.best{font-weight:700}.up{color:#0a7d32}.down{color:#b3261e}
 .note{font-size:.85rem;color:#5b6b7c}details{margin:.4rem 0}summary{cursor:pointer}
 .oracle{color:#8a4b00}.fig{margin:1rem 0}code{background:#f4f6f9;padding:0 .2rem}

@@ -163,6 +163,7 @@ from shiftlab.bench.definition._spec import DEVICES as DEVICES
 from shiftlab.bench.definition._spec import ESTIMATORS as ESTIMATORS
 from shiftlab.bench.definition._spec import EXECUTORS as EXECUTORS
 from shiftlab.bench.definition._spec import RUNNER_PARAMS as RUNNER_PARAMS
+from shiftlab.bench.definition._spec import probabilistic_svc as probabilistic_svc
 
 __all__ = [
     "BASELINES",

@@ -68,11 +68,46 @@ class EstimatorSpec:
     standardize: bool = True
 
     def build(self):
-        """Instantiate the estimator (standardisation is a separate pipeline step)."""
+        """Instantiate the estimator (standardisation is a separate pipeline step).
+
+        ``SVC`` with ``probability = true`` (SKADA-Bench's base estimator) is built as
+        such while scikit-learn has the parameter (deprecated in 1.9, removed in 1.11),
+        and as scikit-learn's replacement afterwards: see :func:`probabilistic_svc`.
+        """
         import importlib
 
         module, _, attr = ESTIMATORS[self.name].partition(":")
+        if self.name == "SVC" and self.params.get("probability"):
+            return probabilistic_svc(self.params)
         return getattr(importlib.import_module(module), attr)(**self.params)
+
+
+#: scikit-learn's FutureWarning for ``SVC(probability=True)`` (1.9 and 1.10): the
+#: benchmark builds it on purpose (see :func:`probabilistic_svc`), so jobs do not record it.
+SVC_PROBABILITY_WARNING = r"The `probability` parameter was deprecated"
+
+
+def probabilistic_svc(params: dict, *, has_probability: bool | None = None):
+    """An SVC with Platt-scaled probabilities, on any supported scikit-learn.
+
+    ``SVC(probability=True)`` while scikit-learn has the parameter (up to 1.10), as in
+    SKADA-Bench; from 1.11, which removed it, scikit-learn's documented replacement
+    ``CalibratedClassifierCV(SVC(...), ensemble=False)``: one SVC fitted on all rows,
+    with a sigmoid fitted on 5-fold cross-validated decision values (libsvm's Platt
+    scaling also uses 5 folds; probabilities differ by the folds' draw, and multiclass
+    predictions may differ where the argmax of calibrated probabilities and of the
+    decision values disagree). ``has_probability`` overrides the detection (tests).
+    """
+    from sklearn.svm import SVC
+
+    if has_probability is None:
+        has_probability = "probability" in SVC().get_params()
+    if has_probability:
+        return SVC(**params)
+    from sklearn.calibration import CalibratedClassifierCV
+
+    rest = {k: v for k, v in params.items() if k != "probability"}
+    return CalibratedClassifierCV(SVC(**rest), ensemble=False)
 
 
 @dataclass(frozen=True)
