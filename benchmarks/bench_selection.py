@@ -309,6 +309,11 @@ def run_split(args, dataset, task, outer, X, y_true, sd, train_idx, test_idx, gr
     stats["pool_wall"][dataset] = stats["pool_wall"].get(dataset, 0.0) + (
         time.perf_counter() - wall0)
     stats["pool_size"].setdefault(dataset, []).append(len(pool.candidates))
+    # Every pooled candidate's inner score per selector and its test metrics: what
+    # report_signal reads (how well each label-free score tracks target accuracy).
+    kept = table[table["candidate"] >= 0][
+        ["candidate", "pool_method", "scorer", "inner_score", *METRICS.values()]]
+    stats["pool_tables"].append(kept.assign(dataset=dataset, task=task, outer_split=outer))
     chosen = table[table["selected"]]
     for name in SELECTORS:
         hit = chosen[chosen["scorer"] == name]
@@ -410,6 +415,37 @@ def report_choices(frame) -> None:
     print("\n== Methods chosen by the pool selectors (count over datasets x tasks x outer "
           "splits)")
     print(counts.to_string())
+
+
+def report_signal(candidates, datasets) -> None:
+    """How well each selector's inner score tracks target accuracy across the pool.
+
+    Per outer split, the Spearman correlation between a selector's inner score and the
+    candidates' target test accuracy over every candidate of the pool (source-only
+    included), averaged over the dataset's tasks x outer splits. A selector can only
+    capture the oracle's gain where this is high; the oracle's own line is the
+    correlation that target validation labels give.
+    """
+    from scipy.stats import spearmanr
+
+    print("\n== Signal: Spearman(inner score, target test accuracy) over the pool's "
+          "candidates, mean over tasks x outer splits")
+    scorers = [s for s in (*SCORERS[:-1], "EnsV", "zconsensus", "oracle")
+               if s in set(candidates["scorer"])]
+    print(f"{'selector':<12}" + "".join(f"{d[:7]:>8}" for d in datasets) + f"{'mean':>8}")
+    for name in scorers:
+        sub = candidates[candidates["scorer"] == name]
+        per_dataset = []
+        for d in datasets:
+            rhos = []
+            for _, split in sub[sub["dataset"] == d].groupby(["task", "outer_split"]):
+                ok = split[["inner_score", "test_accuracy"]].dropna()
+                if len(ok) > 2 and ok["inner_score"].nunique() > 1 \
+                        and ok["test_accuracy"].nunique() > 1:
+                    rhos.append(spearmanr(ok["inner_score"], ok["test_accuracy"])[0])
+            per_dataset.append(float(np.mean(rhos)) if rhos else math.nan)
+        print(f"{name:<12}" + "".join(_fmt(v, 8, 2) for v in per_dataset)
+              + _fmt(float(np.nanmean(per_dataset)), 8, 2))
 
 
 def report_cost(args, datasets, stats, frame) -> None:
@@ -541,7 +577,7 @@ def main(argv=None) -> None:
     cache = tempfile.mkdtemp(prefix="bench_selection_cache_")
     memory = Memory(cache, verbose=0)  # IW/DEV weights, shared by the methods of a split
     stats = {"datasets": {}, "methods": {}, "fits": {}, "pool_cpu": {}, "pool_wall": {},
-             "pool_size": {}, "combined": {}}
+             "pool_size": {}, "combined": {}, "pool_tables": []}
     problems: list[str] = []
     rows: list[dict] = []
     run_cpu0, run_wall0 = time.process_time(), time.perf_counter()
@@ -607,6 +643,10 @@ def main(argv=None) -> None:
     for metric, col in METRICS.items():
         report_methods(frame, datasets, metric, col)
     report_choices(frame)
+    if stats["pool_tables"]:
+        candidates = pd.concat(stats["pool_tables"], ignore_index=True)
+        candidates.to_csv(out / "pool_candidates.csv", index=False)
+        report_signal(candidates, datasets)
     report_cost(args, datasets, stats, frame)
     print(f"\nrun: {run_cpu:.1f} CPU s, {run_wall:.1f} wall s "
           f"({run_wall / 60:.1f} min)")

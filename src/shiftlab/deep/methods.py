@@ -66,6 +66,16 @@ def _check_positive(name: str, value, *, allow_zero: bool = True) -> None:
 
 
 # ------------------------------------------------------------------------ baselines
+class _SupervisedBaseline(BaseDeepDA):
+    """What the two supervised baselines share: no unlabelled rows, regression too."""
+
+    _uses_unlabelled = False
+    _supports_regression = True
+
+    def __init__(self, **training):
+        super().__init__(**training)
+
+
 @register_deep_method(
     name="SourceOnly",
     family="baseline",
@@ -73,7 +83,7 @@ def _check_positive(name: str, value, *, allow_zero: bool = True) -> None:
     reference="Train Src: supervised training on the source domain only.",
     regression=True,
 )
-class SourceOnly(BaseDeepDA):
+class SourceOnly(_SupervisedBaseline):
     """Train on labelled source rows only (the "Train Src" baseline).
 
     Target rows given to ``fit`` are not trained on (they are only used by
@@ -86,12 +96,6 @@ class SourceOnly(BaseDeepDA):
         Shared training parameters (see :mod:`shiftlab.deep.estimator`).
     """
 
-    _uses_unlabelled = False
-    _supports_regression = True
-
-    def __init__(self, **training):
-        super().__init__(**training)
-
 
 @register_deep_method(
     name="TargetOnly",
@@ -102,7 +106,7 @@ class SourceOnly(BaseDeepDA):
     ),
     regression=True,
 )
-class TargetOnly(BaseDeepDA):
+class TargetOnly(_SupervisedBaseline):
     """Oracle baseline trained on the *target* labels ("Train Tgt"), for evaluation only.
 
     This is the single deep estimator that reads target labels. They are never taken
@@ -116,12 +120,6 @@ class TargetOnly(BaseDeepDA):
     **training
         Shared training parameters (see :mod:`shiftlab.deep.estimator`).
     """
-
-    _uses_unlabelled = False
-    _supports_regression = True
-
-    def __init__(self, **training):
-        super().__init__(**training)
 
     def fit(self, X, y=None, sample_domain=None, *, oracle_target_labels=None):
         """Train on target rows with their true labels.

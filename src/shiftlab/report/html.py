@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shiftlab.report import aggregate as agg
+import shiftlab.report.aggregate as agg
 from shiftlab.selection._table import TARGET_ONLY
 
 __all__ = ["render_html", "table_to_latex", "table_to_markdown", "write_report"]
