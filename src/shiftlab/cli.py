@@ -263,7 +263,8 @@ def run(definition, run_dir, executor, n_jobs, timeout, dask_address, device, re
             f"{summary.n_jobs} jobs: {summary.n_cached} cached, {summary.n_todo} to run"
             + (f", {summary.n_previously_failed} failed before (use --retry-failed)"
                if summary.n_previously_failed else "")
-            + (f"; {summary.estimate}" if getattr(summary, "estimate", None) else
+            + ("" if not summary.n_todo else
+               f"; {summary.estimate}" if getattr(summary, "estimate", None) else
                "; no timing known yet for an estimate")
         )
         for note in getattr(summary, "notes", []):
