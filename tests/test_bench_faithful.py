@@ -217,6 +217,9 @@ def test_faithful_preset_loads_and_plans(tmp_path):
     assert preset.estimator.standardize is False
     assert specs["mnist_usps_skada"].estimator.params == {"probability": True, "C": 10.0,
                                                          "gamma": 0.01}
+    # Features that are not SKADA-Bench's: its first stage, not its tuned estimator.
+    for name in ("twenty_newsgroups", "amazon_review_400"):
+        assert specs[name].estimator.name == "auto", name
     # A dry run of its simulated part plans every method (fast: no file is read).
     from importlib import resources
 
@@ -316,3 +319,55 @@ def test_jobs_with_the_presets_svc_do_not_record_its_deprecation(tmp_path):
     rows = RunStore(tmp_path / "run").results()
     assert rows["test_accuracy"].notna().any()
     assert not rows["warnings"].str.contains("probability").any()
+
+
+# ------------------------------------------------ SKADA-Bench's first stage ("auto")
+def test_first_stage_chooses_on_source_rows_only():
+    """The base estimator is chosen by source accuracy; target rows are never read."""
+    from sklearn.datasets import make_moons
+
+    from shiftlab.bench.base_estimator import (
+        choose_base_estimator,
+        describe,
+        first_stage_candidates,
+    )
+
+    X, y = make_moons(600, noise=0.2, random_state=0)
+    spec, scores = choose_base_estimator(X, y, random_state=0)
+    assert len(scores) == len(first_stage_candidates()) == 11
+    # Two moons are not linearly separable: a kernel or trees beat every linear model.
+    assert spec.name in ("SVC", "HistGradientBoostingClassifier")
+    assert dict(scores)[describe(spec)] == max(v for _, v in scores)
+    assert choose_base_estimator(X, y, random_state=0)[0] == spec  # deterministic
+    if spec.name == "SVC":
+        assert spec.params["probability"] is True
+
+
+def test_auto_estimator_runs_per_task_is_recorded_and_ignores_target_labels(tmp_path):
+    text = _toml().replace('name = "LogisticRegression"', 'name = "auto"')
+    (tmp_path / "auto.toml").write_text(text)
+    run_benchmark(tmp_path / "auto.toml", tmp_path / "run", progress=False)
+    rows = RunStore(tmp_path / "run").results()
+    assert rows["test_accuracy"].notna().any()
+    chosen = set(rows["base_estimator"])
+    assert len(chosen) == 1 and " without scaler" in chosen.pop()  # one task, one choice
+    # Cached in the run folder: what the other processes of the run read.
+    assert any((tmp_path / "run").rglob("_first_stage_json"))
+    # The choice reads source rows only: other target labels give the same estimator.
+    from shiftlab.bench.base_estimator import _first_stage_json
+
+    definition = _definition()
+    job = plan_jobs(definition)[0]
+    X, y_masked, sd, y_true = bench_jobs.load_task(job)
+    flipped = np.where(sd < 0, 1 - y_true, y_true)  # other, and visible, target labels
+    args = ("key", job.task, False, 0)
+    assert (_first_stage_json(*args, loader=lambda: (X, y_masked, sd, y_true))
+            == _first_stage_json(*args, loader=lambda: (X, flipped, sd, flipped)))
+
+
+def test_auto_estimator_takes_no_params(tmp_path):
+    text = _toml().replace('name = "LogisticRegression"',
+                           'name = "auto"\nparams = { C = 1.0 }')
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(DefinitionError, match='estimator "auto" takes no params'):
+        load_definition(tmp_path / "bad.toml")

@@ -308,7 +308,7 @@ def select_model(
     """
     from shiftlab.bench.datasets import load_spec
     from shiftlab.bench.definition import POOL_ONLY_SCORERS, load_definition
-    from shiftlab.bench.jobs import preprocessing_step
+    from shiftlab.bench.jobs import job_base_estimator, preprocessing_step
     from shiftlab.bench.planner import job_scorer, pooled, template_job, version_info
     from shiftlab.data.convention import is_masked
     from shiftlab.data.dataset import Task
@@ -355,8 +355,9 @@ def select_model(
                                   "(capped methods, max_samples_per_domain, are left out).")
     digest = defn.digest()
     template = template_job(defn, spec, task, 0, digest, method=defn.methods[0])
-    estimator = template.estimator.build()
-    pipe, grids = method_pool(methods, estimator, standardize=template.estimator.standardize,
+    base = job_base_estimator(template)
+    estimator = base.build()
+    pipe, grids = method_pool(methods, estimator, standardize=base.standardize,
                               random_state=defn.protocol.seed,
                               preprocessing=preprocessing_step(template))
     inner = StratifiedDomainShuffleSplit(n_splits=defn.protocol.inner_splits,
@@ -393,8 +394,8 @@ def select_model(
         "methods": ["SourceOnly", *methods], "n_candidates": len(search.candidates_),
         "chosen": chosen_text, "n_source_rows": int((sd >= 0).sum()),
         "n_target_rows": int((sd < 0).sum()), "preprocessing": prep,
-        "estimator": {"name": template.estimator.name, "params": template.estimator.params,
-                      "standardize": template.estimator.standardize},
+        "estimator": {"name": base.name, "params": base.params,
+                      "standardize": base.standardize},
         "seed": defn.protocol.seed, "inner_splits": defn.protocol.inner_splits,
         "definition": str(definition), "definition_digest": digest,
         "data_file": spec.file, "data_sha256": spec.file_sha256 or None,

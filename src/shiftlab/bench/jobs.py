@@ -170,9 +170,10 @@ def build_estimator(job: Job):
     if job.method.deep:
         return _build_deep(job)
 
-    base = job.estimator.build()
+    spec = job_base_estimator(job)
+    base = spec.build()
     pre = [step for step in (preprocessing_step(job),) if step is not None]
-    pre += [StandardScaler()] if job.estimator.standardize else []
+    pre += [StandardScaler()] if spec.standardize else []
     if job.method.name in ("Train Src", "Train Tgt"):
         return make_da_pipeline(*pre, base), {}
     spec = get_method(job.method.name)
@@ -185,6 +186,18 @@ def build_estimator(job: Job):
     name = pipe.steps[len(pre)][0]
     grid = {f"{name}__{k}": list(v) for k, v in job.method.grid.items()}
     return pipe, grid
+
+
+def job_base_estimator(job: Job):
+    """The job's base estimator spec: its definition's, or for ``name = "auto"`` the one
+    SKADA-Bench's first stage chooses on the task's source rows (cached per task; see
+    :mod:`shiftlab.bench.base_estimator`)."""
+    from shiftlab.bench.base_estimator import resolve_base_estimator
+
+    store = _store(job)
+    return resolve_base_estimator(job, lambda: load_task(job),
+                                  cache_dir=None if store is None else str(store.cache_dir),
+                                  preprocessing=preprocessing_step(job))
 
 
 def _store(job: Job):
@@ -373,6 +386,10 @@ def _run_job(job: Job) -> JobResult:
         store = _store(job)
         if store is not None:
             records = store.write_records(job.key, detach_rows(search), job.run_key)
+    if not job.method.deep:  # how the rows were obtained: the base estimator used
+        from shiftlab.bench.base_estimator import describe
+
+        frame["base_estimator"] = describe(job_base_estimator(job))
     return JobResult(with_provenance(job, frame, seed), records)
 
 

@@ -94,12 +94,13 @@ def with_provenance(job, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     metric = job.selection_metric
     versions = {name: scorer_version(name, metric) for name in set(frame["scorer"])
                 if name != BASELINE_SCORER}
-    frame["scorer_version"] = frame["scorer"].map(versions).fillna("")
+    # "" where there is none (a baseline's rows): a text column, never a float NaN.
+    frame["scorer_version"] = [versions.get(name, "") for name in frame["scorer"]]
     # The metric a row's scorer measured (the scorer's own: CircV's default is balanced
     # accuracy, DEV's the log-loss); "" for scorers without one (entropy, density, ...).
-    frame["selection_metric"] = frame["scorer"].map(
-        {name: getattr(job_scorer(name, metric, "classification"), "metric", "")
-         for name in versions}).fillna("")
+    metrics = {name: getattr(job_scorer(name, metric, "classification"), "metric", "")
+               for name in versions}
+    frame["selection_metric"] = [metrics.get(name, "") or "" for name in frame["scorer"]]
     return _parquet_safe(frame)
 
 

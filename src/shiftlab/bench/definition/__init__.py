@@ -148,6 +148,7 @@ from shiftlab.bench.definition._params import effective_training
 from shiftlab.bench.definition._sections import POOL_ONLY_SCORERS as POOL_ONLY_SCORERS
 from shiftlab.bench.definition._sections import PREPROCESSING_KEYS as PREPROCESSING_KEYS
 from shiftlab.bench.definition._sections import TABLE_KEYS as TABLE_KEYS
+from shiftlab.bench.definition._spec import AUTO_ESTIMATOR as AUTO_ESTIMATOR
 from shiftlab.bench.definition._spec import BACKBONES as BACKBONES
 from shiftlab.bench.definition._spec import (
     BASELINES,

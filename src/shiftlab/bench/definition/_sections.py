@@ -21,6 +21,7 @@ from shiftlab.bench.definition._params import (
     _known_scorers,
 )
 from shiftlab.bench.definition._spec import (
+    AUTO_ESTIMATOR,
     DEVICES,
     ESTIMATORS,
     EXECUTORS,
@@ -295,11 +296,20 @@ def _check_estimator(chk: _Checker, raw: Any, where: str) -> EstimatorSpec:
     chk.only_keys(raw, {"name", "params", "standardize"}, where)
     name = raw.get("name", "LogisticRegression")
     _require(chk, isinstance(name, str), where, "name", "an estimator name (a string)", name)
+    if name == AUTO_ESTIMATOR:  # chosen per task on source data (bench.base_estimator)
+        if raw.get("params"):
+            raise chk.fail(where, 'estimator "auto" takes no params: the first stage '
+                           "chooses them (see shiftlab.bench.base_estimator).", "params")
+        standardize = raw.get("standardize")
+        standardize = True if standardize is None else standardize
+        _require(chk, isinstance(standardize, bool), where, "standardize", "true or false",
+                 standardize)
+        return EstimatorSpec(AUTO_ESTIMATOR, {}, standardize)
     if name not in ESTIMATORS:
         raise chk.fail(
             where,
             f"unknown estimator {name!r}.{suggest(name, ESTIMATORS)} "
-            f"Known: {', '.join(ESTIMATORS)}.",
+            f"Known: {', '.join(ESTIMATORS)}, or \"auto\" (chosen on source data).",
             name,
         )
     params = raw.get("params")

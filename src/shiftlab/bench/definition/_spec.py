@@ -31,6 +31,11 @@ ESTIMATORS = {
 }
 
 
+#: The estimator name that asks for SKADA-Bench's first stage: the base estimator chosen
+#: per task on source data only (see :mod:`shiftlab.bench.base_estimator`).
+AUTO_ESTIMATOR = "auto"
+
+
 class DefinitionError(ShiftlabError, ValueError):
     """A benchmark definition is invalid; the message says where and how to fix it."""
 
@@ -76,6 +81,11 @@ class EstimatorSpec:
         """
         import importlib
 
+        if self.name == AUTO_ESTIMATOR:
+            raise ValueError(
+                'estimator "auto" is chosen per task on source data when a job runs: '
+                "resolve it with shiftlab.bench.base_estimator.resolve_base_estimator."
+            )
         module, _, attr = ESTIMATORS[self.name].partition(":")
         if self.name == "SVC" and self.params.get("probability"):
             return probabilistic_svc(self.params)
