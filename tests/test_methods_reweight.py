@@ -635,3 +635,49 @@ def test_pipeline_with_two_reweighting_steps_multiplies_weights(small_task):
     pipe = make_da_pipeline(GaussianReweight(), NearestNeighborReweight(laplace_smoothing=True),
                             LogisticRegression()).fit(X, y, sd)
     assert pipe.predict(X).shape == (X.shape[0],)
+
+
+def test_a_class_weighted_to_zero_stays_known_to_the_final_svc():
+    """A target-shift weight of 0 for a whole class (MMDTarS on MNIST/USPS) made libsvm
+    drop the class while classes_ kept it: SVC's decision_function failed at predict."""
+    from sklearn.svm import SVC
+
+    from shiftlab.methods.base import BaseAdapter, make_da_pipeline
+
+    class ZeroClassTwo(BaseAdapter):
+        produces_weights = True
+
+        def _fit_transform(self, X, y, sample_domain):
+            self.y_ = y
+            return X
+
+        def _transform(self, X, sample_domain):
+            return X
+
+        def _weights(self, X, sample_domain):
+            return np.where(self.y_ == 2, 0.0, 1.0)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 3)) + np.repeat(np.arange(4), 60)[:, None]
+    y = np.repeat(np.arange(4), 60)
+    sd = np.where(np.arange(240) % 2 == 0, 1, -2)
+    y = np.where(sd < 0, -1, y)
+    pipe = make_da_pipeline(ZeroClassTwo(), SVC()).fit(X, y, sd)
+    assert pipe.decision_function(X).shape == (240, 4)
+    assert list(pipe.classes_) == [0, 1, 2, 3]
+
+
+def test_mmdtars_says_when_its_target_prior_is_degenerate():
+    """As BBSE and MLLS do: a class estimated absent from the target is named."""
+    from shiftlab.exceptions import DegeneratePriorWarning
+    from shiftlab.methods.reweight import MMDTarS
+
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    ys = np.repeat([0, 1, 2], 100)
+    yt = np.repeat([0, 1], 150)  # class 2 is absent from the target
+    X = np.vstack([centers[ys], centers[yt]]) + 0.5 * rng.normal(size=(600, 2))
+    y = np.concatenate([ys, np.full(300, -1)])
+    sd = np.concatenate([np.ones(300, int), np.full(300, -2)])
+    with pytest.warns(DegeneratePriorWarning, match="MMDTarS: the estimated target class"):
+        MMDTarS(gamma=0.5).fit(X, y, sd)

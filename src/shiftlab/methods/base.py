@@ -173,6 +173,27 @@ class BaseAdapter(BaseEstimator):
             return self._transform(X, sample_domain)
 
 
+def _keep_every_class(weights: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Source weights in which every class keeps a positive total weight.
+
+    A reweighting may give all the rows of a class weight 0 (a target-shift estimate that
+    says the class is absent). libsvm then drops the class while ``classes_`` keeps it,
+    and SVC's ``decision_function`` fails at predict; those rows get instead 1e-8 of the
+    largest weight, so the class stays known but has no say in the fit.
+    """
+    if label_kind(y) != "classification" or not np.isfinite(weights).all():
+        return weights
+    top = float(weights.max(initial=0.0))
+    classes, codes = np.unique(y, return_inverse=True)
+    totals = np.bincount(codes, weights=weights, minlength=classes.size)
+    empty = totals <= 0
+    if not empty.any() or top <= 0:
+        return weights
+    weights = np.array(weights, dtype=float)
+    weights[empty[codes]] = 1e-8 * top
+    return weights
+
+
 def _default_score(estimator, X, y, sample_domain):
     """scikit-learn's default ``score``: accuracy, or R^2 for continuous labels."""
     from sklearn.metrics import accuracy_score, r2_score
@@ -471,7 +492,8 @@ class DAPipeline(MetaEstimatorMixin, BaseEstimator):
                         "reweighting adapter needs; use an estimator that does (e.g. "
                         "LogisticRegression, SVC)."
                     )
-                fit_params = {**fit_params, "sample_weight": done.weights[src]}
+                weights = _keep_every_class(done.weights[src], y[src])
+                fit_params = {**fit_params, "sample_weight": weights}
             final.fit(X[src], y[src], **fit_params)
         self.steps_ = [*done.steps, (name, final)]
         if hasattr(final, "classes_"):

@@ -573,6 +573,11 @@ class MMDTarS(_BaseReweightAdapter):
         prior = counts / n_s
         target_prior = beta * prior
         target_prior = target_prior / target_prior.sum() if target_prior.sum() > 0 else prior
+        # Here, not at the top: label_shift imports this package.
+        from shiftlab.methods.label_shift import _warn_if_degenerate
+
+        _warn_if_degenerate("MMDTarS", classes, target_prior, prior,
+                            "try other kernel bandwidths (gamma) or a larger B")
         state = {"classes_": classes, "class_weights_": beta, "source_prior_": prior,
                  "target_prior_": target_prior, "gamma_": gamma, "approximated_": approx,
                  "n_iter_": nit}
