@@ -351,6 +351,11 @@ def test_auto_estimator_runs_per_task_is_recorded_and_ignores_target_labels(tmp_
     assert rows["test_accuracy"].notna().any()
     chosen = set(rows["base_estimator"])
     assert len(chosen) == 1 and " without scaler" in chosen.pop()  # one task, one choice
+    from shiftlab.report.html import write_report
+
+    page = write_report(tmp_path / "run").read_text()
+    assert "<h2>Base estimators</h2>" in page and "without scaler" in page
+    assert "mean CPU s / job" in page
     # Cached in the run folder: what the other processes of the run read.
     assert any((tmp_path / "run").rglob("_first_stage_json"))
     # The choice reads source rows only: other target labels give the same estimator.

@@ -355,11 +355,21 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
             parts.append(f"<details><summary>{html.escape(dataset)}: {html.escape(task)}"
                          f"</summary>{_frame_html(body)}</details>")
 
+        if "base_estimator" in results and results["base_estimator"].notna().any():
+            # How the rows were obtained: the estimator after every adapter, per task
+            # (the definition's, or the one SKADA-Bench's first stage chose).
+            chosen = (results.dropna(subset=["base_estimator"])
+                      .groupby(["dataset", "task"])["base_estimator"]
+                      .agg(lambda s: "; ".join(sorted(set(s)))).reset_index())
+            parts.append("<h2>Base estimators</h2>" + _frame_html(chosen))
+
         parts.append("<h2>Timing</h2>")
         if "job_seconds" in results:
             timing = results.drop_duplicates("job_key") if "job_key" in results else results
             t = timing.groupby("method")["job_seconds"].agg(["count", "mean", "sum"])
             t.columns = ["jobs", "mean s / job", "total s"]
+            if "job_cpu_seconds" in timing:  # CPU: what a job costs on a shared machine
+                t["mean CPU s / job"] = timing.groupby("method")["job_cpu_seconds"].mean()
             parts.append(_frame_html(t.reset_index(), "{:.2f}"))
 
     if failures is not None and not failures.empty:
