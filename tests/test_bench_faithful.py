@@ -373,17 +373,17 @@ def test_auto_estimator_runs_per_task_is_recorded_and_ignores_target_labels(tmp_
     assert "<h2>Base estimators</h2>" in page and "without scaler" in page
     assert "mean CPU s / job" in page
     # Cached in the run folder: what the other processes of the run read.
-    assert any((tmp_path / "run").rglob("_first_stage_json"))
+    assert any((tmp_path / "run").rglob("_first_stage_choice"))
     # The choice reads source rows only: other target labels give the same estimator.
-    from shiftlab.bench.base_estimator import _first_stage_json
+    from shiftlab.bench.base_estimator import _first_stage_choice
 
     definition = _definition()
     job = plan_jobs(definition)[0]
     X, y_masked, sd, y_true = bench_jobs.load_task(job)
     flipped = np.where(sd < 0, 1 - y_true, y_true)  # other, and visible, target labels
     args = ("key", job.task, False, 0)
-    assert (_first_stage_json(*args, loader=lambda: (X, y_masked, sd, y_true))
-            == _first_stage_json(*args, loader=lambda: (X, flipped, sd, flipped)))
+    assert (_first_stage_choice(*args, loader=lambda: (X, y_masked, sd, y_true))
+            == _first_stage_choice(*args, loader=lambda: (X, flipped, sd, flipped)))
 
 
 def test_auto_estimator_takes_no_params(tmp_path):

@@ -24,14 +24,12 @@ does not transfer) or for a user's own table.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from shiftlab.bench.definition import AUTO_ESTIMATOR, EstimatorSpec
+from shiftlab.bench.definition import EstimatorSpec
 
 __all__ = ["MAX_ROWS", "choose_base_estimator", "describe", "first_stage_candidates",
-           "resolve_base_estimator"]
+           "first_stage_estimator"]
 #: Source rows the first stage cross-validates on at most (a stratified subsample).
 MAX_ROWS = 4000
 
@@ -129,10 +127,10 @@ def choose_base_estimator(X_source, y_source, *, standardize: bool = True,
     return specs[int(within[0])], scores
 
 
-def _first_stage_json(dataset_key: str, task: str, standardize: bool, seed: int,
-                      loader, preprocessing=None) -> str:
-    """The first stage's choice for one task, as JSON (``loader()`` gives the task's
-    arrays; the key arguments name what it reads)."""
+def _first_stage_choice(dataset_key: str, task: str, standardize: bool, seed: int,
+                        loader, preprocessing=None) -> EstimatorSpec:
+    """The first stage's choice for one task (``loader()`` gives the task's arrays; the
+    key arguments name what it reads, and key the caches)."""
     from shiftlab.data.convention import is_masked, label_kind
 
     X, y_masked, sd, _ = loader()
@@ -140,36 +138,32 @@ def _first_stage_json(dataset_key: str, task: str, standardize: bool, seed: int,
     src &= ~is_masked(y_masked, label_kind(y_masked[src]))  # source rows with a label
     spec, _ = choose_base_estimator(X[src], y_masked[src], standardize=standardize,
                                     random_state=seed, preprocessing=preprocessing)
-    return json.dumps({"name": spec.name, "params": spec.params,
-                       "standardize": spec.standardize}, sort_keys=True)
+    return spec
 
 
-#: Choices made in this process: (dataset key, task, standardize, seed) -> JSON.
-_CHOSEN: dict[tuple, str] = {}
+#: Choices made in this process: (dataset key, task, standardize, seed) -> spec.
+_CHOSEN: dict[tuple, EstimatorSpec] = {}
 
 
-def resolve_base_estimator(job, loader, cache_dir: str | None = None,
-                           preprocessing=None) -> EstimatorSpec:
-    """The job's base estimator: its definition's, or the first stage's choice for
+def first_stage_estimator(job, loader, cache_dir: str | None = None,
+                          preprocessing=None) -> EstimatorSpec:
+    """The base estimator the first stage chooses for a job whose definition says
     ``name = "auto"``.
 
     ``loader()`` gives the task's arrays ``X, y_masked, sample_domain, y_true`` (only the
     source rows are read). The choice is made once per task and seed in a process, and
     kept in ``cache_dir`` (joblib) for the other processes of a run.
     """
-    spec = job.estimator
-    if spec.name != AUTO_ESTIMATOR:
-        return spec
     from shiftlab.bench.datasets import spec_fingerprint
 
-    key = (spec_fingerprint(job.dataset), job.task, spec.standardize, int(job.protocol.seed))
+    key = (spec_fingerprint(job.dataset), job.task, job.estimator.standardize,
+           int(job.protocol.seed))
     if key not in _CHOSEN:
-        compute = _first_stage_json
+        compute = _first_stage_choice
         if cache_dir is not None:
             from joblib import Memory
 
             compute = Memory(cache_dir, verbose=0).cache(
-                _first_stage_json, ignore=["loader", "preprocessing"])
+                _first_stage_choice, ignore=["loader", "preprocessing"])
         _CHOSEN[key] = compute(*key, loader=loader, preprocessing=preprocessing)
-    chosen = json.loads(_CHOSEN[key])
-    return EstimatorSpec(chosen["name"], chosen["params"], chosen["standardize"])
+    return _CHOSEN[key]

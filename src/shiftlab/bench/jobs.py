@@ -32,7 +32,7 @@ from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
 from shiftlab.bench.datasets import load_spec
-from shiftlab.bench.definition._spec import SVC_PROBABILITY_WARNING
+from shiftlab.bench.definition._spec import AUTO_ESTIMATOR, SVC_PROBABILITY_WARNING
 from shiftlab.bench.planner import Job, job_scorer
 from shiftlab.bench.provenance import method_role, with_provenance
 from shiftlab.data.convention import label_kind
@@ -192,12 +192,14 @@ def job_base_estimator(job: Job):
     """The job's base estimator spec: its definition's, or for ``name = "auto"`` the one
     SKADA-Bench's first stage chooses on the task's source rows (cached per task; see
     :mod:`shiftlab.bench.base_estimator`)."""
-    from shiftlab.bench.base_estimator import resolve_base_estimator
+    from shiftlab.bench.base_estimator import first_stage_estimator
 
+    if job.estimator.name != AUTO_ESTIMATOR:
+        return job.estimator
     store = _store(job)
-    return resolve_base_estimator(job, lambda: load_task(job),
-                                  cache_dir=None if store is None else str(store.cache_dir),
-                                  preprocessing=preprocessing_step(job))
+    return first_stage_estimator(job, lambda: load_task(job),
+                                 cache_dir=None if store is None else str(store.cache_dir),
+                                 preprocessing=preprocessing_step(job))
 
 
 def _store(job: Job):

@@ -218,17 +218,18 @@ def _estimate_cost(store: RunStore, todo: list[Job], n_workers: int) -> CostEsti
     per_method = jobs.groupby("method")[costs].mean()
     overall = jobs[costs].median()
     total = np.zeros(3)
-    basis = {"from the same method and dataset": 0, "from the same method": 0,
-             "from the median job": 0}
+    basis = dict.fromkeys(("from the same method and dataset", "from the same method",
+                           "from the median job"), 0)
     for job in todo:
-        if (job.method.name, job.dataset.name) in same_size.index:
-            row, how = same_size.loc[(job.method.name, job.dataset.name)], 0
+        stratum = (job.method.name, job.dataset.name)
+        if stratum in same_size.index:
+            row, how = same_size.loc[stratum], "from the same method and dataset"
         elif job.method.name in per_method.index:
-            row, how = per_method.loc[job.method.name], 1
+            row, how = per_method.loc[job.method.name], "from the same method"
         else:
-            row, how = overall, 2
+            row, how = overall, "from the median job"
         total += np.nan_to_num(row.to_numpy(dtype=float))
-        basis[list(basis)[how]] += 1
+        basis[how] += 1
     return CostEstimate(seconds=total[0] / max(1, n_workers), cpu_hours=total[1] / 3600,
                         disk_bytes=total[2], basis=basis)
 

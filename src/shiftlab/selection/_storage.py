@@ -33,13 +33,14 @@ _CONTEXT_ROWS = (
     "X_source_val", "y_source_val", "X_target_val", "sample_domain_source_val",
     "sample_domain_target_val", "X_train", "y_train", "sample_domain_train",
 )
-#: Float outputs of candidate records (CandidateRecord) and outer refits (OuterRecord).
-_RECORD_FLOATS = (
+#: Outputs of candidate records (CandidateRecord) and of outer refits (OuterRecord):
+#: floats are stored in float32, integer predictions in their narrowest type.
+_RECORD_OUTPUTS = (
     "proba_source_val", "proba_target_val", "decision_source_val", "decision_target_val",
     "features_source_val", "features_target_val",
+    "pred_source_val", "pred_target_val", "pred_target_mix",
 )
-_RECORD_PREDICTIONS = ("pred_source_val", "pred_target_val", "pred_target_mix")
-_OUTER_FLOATS = ("proba", "decision")
+_OUTER_OUTPUTS = ("proba", "decision", "pred")
 
 
 @dataclass
@@ -128,10 +129,8 @@ def detach_rows(search):
     stored.contexts = contexts
     stored._train = None
     stored._test = None
-    stored.records = {k: _cast(_cast(r, _RECORD_FLOATS, _narrow), _RECORD_PREDICTIONS, _narrow)
-                      for k, r in search.records.items()}
-    stored.outer = {c: _cast(_cast(r, _OUTER_FLOATS, _narrow), ("pred",), _narrow)
-                    for c, r in search.outer.items()}
+    stored.records = {k: _cast(r, _RECORD_OUTPUTS, _narrow) for k, r in search.records.items()}
+    stored.outer = {c: _cast(r, _OUTER_OUTPUTS, _narrow) for c, r in search.outer.items()}
     return stored
 
 
@@ -156,7 +155,5 @@ def attach_rows(search, X, y, sample_domain) -> None:
         ctx.X_target_val = X_tr[tv]
         ctx.sample_domain_source_val, ctx.sample_domain_target_val = sd_tr[sv], sd_tr[tv]
         ctx.X_train, ctx.y_train, ctx.sample_domain_train = X_tr[tr], y_tr[tr], sd_tr[tr]
-    search.records = {k: _cast(_cast(r, _RECORD_FLOATS, _widen), _RECORD_PREDICTIONS, _widen)
-                      for k, r in search.records.items()}
-    search.outer = {c: _cast(_cast(r, _OUTER_FLOATS, _widen), ("pred",), _widen)
-                    for c, r in search.outer.items()}
+    search.records = {k: _cast(r, _RECORD_OUTPUTS, _widen) for k, r in search.records.items()}
+    search.outer = {c: _cast(r, _OUTER_OUTPUTS, _widen) for c, r in search.outer.items()}

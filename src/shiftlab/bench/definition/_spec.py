@@ -84,7 +84,7 @@ class EstimatorSpec:
         if self.name == AUTO_ESTIMATOR:
             raise ValueError(
                 'estimator "auto" is chosen per task on source data when a job runs: '
-                "resolve it with shiftlab.bench.base_estimator.resolve_base_estimator."
+                "see shiftlab.bench.jobs.job_base_estimator."
             )
         module, _, attr = ESTIMATORS[self.name].partition(":")
         if self.name == "SVC" and self.params.get("probability"):
