@@ -127,6 +127,35 @@ def test_deep_presets_match_the_registry(variant):
     assert oracle.is_baseline and oracle.setting == "oracle"
 
 
+def test_deep_digits_preset_is_skada_benchs_digit_setting(tmp_path):
+    """deep-digits: SKADA-Bench's deep MNIST/USPS training (2-conv CNN on 28x28, SGD lr
+    0.1, momentum 0.6, batch 256, 10 epochs) on full digits, with the registry's grids
+    for the methods of REFERENCE 3d it is checked against."""
+    definition = load_definition("deep-digits")
+    (digits,) = definition.datasets
+    assert digits.name == "mnist_usps_full"
+    assert digits.options == {"mnist_split": "auto", "usps_split": "train", "image_size": 28,
+                              "usps_resize": "pad", "normalize": "skada"}
+    assert digits.tasks == ("mnist->usps", "usps->mnist")
+    assert {k: digits.training[k] for k in ("backbone", "optimizer", "lr", "momentum",
+                                            "batch_size", "n_epochs")} == {
+        "backbone": "mnist_cnn", "optimizer": "sgd", "lr": 0.1, "momentum": 0.6,
+        "batch_size": 256, "n_epochs": 10}
+    assert list(digits.training["input_shape"]) == [1, 28, 28]
+    deep.SourceOnly(**digits.training)  # valid training parameters
+    specs = {s.name: s for s in deep.list_deep_methods()}
+    names = [m.name for m in definition.methods]
+    assert names == ["SourceOnly", "TargetOnly", "DeepCORAL", "DANN", "MCC"]
+    for method in definition.methods:
+        spec = specs[method.name]
+        assert method.deep and method.setting == spec.setting
+        assert method.sgd_training == spec.sgd_training
+        grid = {k: list(v) for k, v in method.grid.items()}
+        assert grid == {k: list(v) for k, v in spec.grid.items()}, method.name
+    summary = run_benchmark("deep-digits", tmp_path / "dry", dry_run=True, progress=False)
+    assert summary.n_jobs == 2 * 5
+
+
 def test_deep_method_forms_give_the_same_keys(tmp_path):
     """A deep method named "deep:NAME", NAME, or NAME with the older `class` key is the
     same method: same definition dict, digest and job keys."""

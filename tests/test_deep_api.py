@@ -205,6 +205,27 @@ def test_small_cnn_on_images_in_every_layout(side):
     assert model.n_features_in_ == side * side
 
 
+def test_mnist_cnn_is_skada_benchs_digit_network():
+    """backbone="mnist_cnn" is SKADA-Bench's ShallowConvNet without its last layer: two
+    unpadded 3x3 convolutions, 9,216 values into a 128-feature layer, no batch norm."""
+    imgs, labels = _digits(side=28)
+    sd = np.r_[np.ones(20, dtype=int), -2 * np.ones(20, dtype=int)]
+    y = np.where(sd < 0, -1, labels)
+    model = deep.DeepCORAL(backbone="mnist_cnn", input_shape=(1, 28, 28), feature_dim=128,
+                           **QUICK).fit(imgs.reshape(40, -1), y, sd)
+    extractor = model.network_.extractor
+    assert isinstance(extractor, deep.MNISTConvNet)
+    linear = [m for m in extractor.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(9216, 128)]
+    # conv1 320 + conv2 18,496 + fc1 1,179,776 parameters, as ShallowConvNet's.
+    assert sum(p.numel() for p in extractor.parameters()) == 1_198_592
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                   for m in extractor.modules())
+    assert model.predict_proba(imgs.reshape(40, -1)).shape == (40, 2)
+    with pytest.raises(DataValidationError, match="MNISTConvNet needs input_shape"):
+        deep.MNISTConvNet((1, 4, 4))
+
+
 def test_user_module_backbone_is_copied_not_modified(small):
     X, y, sd, _ = small
     torch.manual_seed(0)

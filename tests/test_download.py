@@ -300,3 +300,71 @@ def test_truncated_local_file_reports_size(tmp_path, shared_data_home):
     local.write_bytes((shared_data_home / entry.path).read_bytes()[:1000])
     with pytest.raises(ChecksumError, match=f"1000 bytes instead of {entry.size}"):
         load_mushrooms(data_home=tmp_path, download=False)
+
+
+@pytest.fixture
+def digits_home(tmp_path, monkeypatch, shared_data_home):
+    """A writable data home holding the digit files of the shared one (USPS and the
+    MNIST test set), as a user's home before the MNIST training set is downloaded."""
+    home = tmp_path / "digits_home"
+    for entry in dataset_info("mnist_usps_full").required_files:
+        dest = entry.local_path(home)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry.local_path(shared_data_home), dest)
+    monkeypatch.setenv("SHIFTLAB_DATA", str(home))
+    return home
+
+
+@network
+def test_mnist_training_set_is_downloaded_when_asked(digits_home, tmp_path, monkeypatch):
+    # The real 60000-digit files are not on this machine: the mirror serves the test
+    # set's files under the training files' names, and the catalog entries carry their
+    # sums, so the loader's own fetch, checksum and reading run end to end.
+    import dataclasses
+
+    import shiftlab.data.loaders._images as images
+
+    info = dataset_info("mnist_usps_full")
+    root = tmp_path / "mnist_mirror"
+    entries = []
+    for entry in info.files:
+        if entry.required:
+            entries.append(entry)
+            continue
+        stand_in = digits_home / "digits_usps_mnist_full" / entry.filename.replace("train", "t10k")
+        dest = root / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stand_in, dest)
+        entries.append(dataclasses.replace(entry, sha256=sha256_file(dest),
+                                           size=dest.stat().st_size))
+    monkeypatch.setattr(images, "dataset_info",
+                        lambda name: dataclasses.replace(info, files=tuple(entries)))
+    server = _Mirror(root)
+    server.thread.start()
+    try:
+        monkeypatch.setenv("SHIFTLAB_DATA_MIRROR", server.url)
+        ds = images.load_mnist_usps_full(mnist_split="auto", usps_split="train")
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    assert server.count("digits_usps_mnist_full/train-images-idx3-ubyte.gz") == 1
+    assert ds.metadata["options"]["mnist_split"] == "train"
+    assert "digits_usps_mnist_full/train-images-idx3-ubyte.gz" in ds.metadata["files"]
+    assert ds["mnist"][0].shape == (10000, 784) and ds["usps"][0].shape == (7291, 784)
+    # Once downloaded it is read from the data home (the mirror is gone).
+    again = images.load_mnist_usps_full(mnist_split="train", usps_split="train")
+    np.testing.assert_array_equal(again["mnist"][1], ds["mnist"][1])
+
+
+@network
+def test_mnist_training_set_offline(digits_home, monkeypatch):
+    monkeypatch.setenv("SHIFTLAB_DATA_MIRROR", f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(DownloadError) as err:
+        load_dataset("mnist_usps_full", mnist_split="train")
+    assert "mnist_split='test'" in str(err.value)  # the way out is named
+    with pytest.warns(UserWarning, match="uses the 10000 digits of the MNIST test set"):
+        ds = load_dataset("mnist_usps_full", mnist_split="auto")
+    assert ds.metadata["options"]["mnist_split"] == "test"
+    assert ds["mnist"][0].shape == (10000, 784)
+    assert _leftovers(digits_home / "digits_usps_mnist_full") == [
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "usps.h5"]

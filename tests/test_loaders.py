@@ -553,3 +553,21 @@ def test_loaded_dataset_packs_a_literature_task():
     X, y, sd = ds.pack(*dataset_info("mushrooms").tasks[0].split("->"))
     assert X.shape == (8124, 117)
     assert (y[sd < 0] == -1).all() and set(np.unique(y[sd >= 0])) == {0, 1}
+
+
+def test_mnist_usps_full_skada_deep_transform():
+    """SKADA-Bench's deep digits: USPS zero-padded by 6 to 28x28 (the 16x16 digit intact
+    in the middle), each domain normalised with torchvision's constants."""
+    plain = load_mnist_usps_full(usps_split="test", image_size=16)
+    padded = load_mnist_usps_full(usps_split="test", usps_resize="pad")
+    skada = load_mnist_usps_full(usps_split="test", usps_resize="pad", normalize="skada")
+    images = padded["usps"][0].reshape(-1, 28, 28)
+    np.testing.assert_array_equal(images[:, 6:22, 6:22].reshape(-1, 256), plain["usps"][0])
+    assert not images[:, :6].any() and not images[:, 22:].any()
+    assert not images[:, :, :6].any() and not images[:, :, 22:].any()
+    np.testing.assert_allclose(skada["usps"][0], (padded["usps"][0] - 0.0806) / 0.2063)
+    np.testing.assert_allclose(skada["mnist"][0], (padded["mnist"][0] - 0.1307) / 0.3081)
+    assert skada.metadata["options"]["usps_resize"] == "pad"
+    assert skada.metadata["options"]["normalize"] == "skada"
+    with pytest.raises(DataValidationError, match="usps_resize"):
+        load_mnist_usps_full(usps_resize="crop")

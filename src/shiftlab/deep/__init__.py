@@ -30,7 +30,13 @@ from shiftlab.deep._torch import require_torch
 require_torch()
 
 # The imports below need torch, hence after the guard.
-from shiftlab.deep.backbones import MLP, DANetwork, SmallCNN, make_backbone  # noqa: E402
+from shiftlab.deep.backbones import (  # noqa: E402
+    MLP,
+    DANetwork,
+    MNISTConvNet,
+    SmallCNN,
+    make_backbone,
+)
 from shiftlab.deep.estimator import TRAINING_PARAMS, BaseDeepDA  # noqa: E402
 from shiftlab.deep.methods import (  # noqa: E402
     BNM,
@@ -77,6 +83,7 @@ __all__ = [
     "DeepJDOT",
     "DeepMethodSpec",
     "EntropyKLPrior",
+    "MNISTConvNet",
     "SmallCNN",
     "SourceOnly",
     "TargetOnly",

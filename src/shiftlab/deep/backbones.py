@@ -9,8 +9,10 @@ Backbones provided:
 
 * :class:`MLP` for feature vectors (pre-extracted CNN features such as the
   Office-Caltech DeCAF / GoogLeNet features, text embeddings, tabular data);
-* :class:`SmallCNN`, a two-convolution network for 16x16 and 28x28 digit images
-  (the size of the MNIST/USPS backbone of SKADA-Bench);
+* :class:`SmallCNN`, a two-convolution network with batch normalisation for 16x16 and
+  28x28 digit images;
+* :class:`MNISTConvNet`, SKADA-Bench's MNIST/USPS backbone (PyTorch's MNIST example
+  network: two 3x3 convolutions, no batch normalisation, dropout);
 * any user ``torch.nn.Module`` (or a callable ``f(input_shape) -> nn.Module``), whose
   output is flattened into the feature vector.
 """
@@ -30,6 +32,7 @@ nn = torch.nn
 __all__ = [
     "MLP",
     "DANetwork",
+    "MNISTConvNet",
     "SmallCNN",
     "infer_image_shape",
     "make_backbone",
@@ -139,6 +142,52 @@ class SmallCNN(nn.Module):
         return self.fc(self.conv(x.reshape(x.shape[0], *self.input_shape)))
 
 
+class MNISTConvNet(nn.Module):
+    """SKADA-Bench's deep MNIST/USPS backbone, the network of PyTorch's MNIST example.
+
+    ``conv(32, 3x3) -> ReLU -> conv(64, 3x3) -> ReLU -> maxpool 2 -> dropout 0.25 ->
+    Linear(feature_dim) -> ReLU -> dropout 0.5``, unpadded, no batch normalisation
+    (Lalou et al., 2024: ``ShallowConvNet``, whose last layer, ``Linear(128, 10)``, is the
+    head here). On 28x28 images the flattened convolution output has 9,216 values.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)``, each side at least 6; flat inputs are reshaped.
+    feature_dim : int, default=128
+        Size of the output feature vector (SKADA-Bench: 128).
+    """
+
+    def __init__(self, input_shape: Sequence[int], feature_dim: int = 128):
+        super().__init__()
+        if len(input_shape) != 3 or min(input_shape[1:]) < 6:
+            raise DataValidationError(
+                "MNISTConvNet needs input_shape=(channels, height, width) with sides of at "
+                f"least 6, got {tuple(input_shape)}."
+            )
+        self.input_shape = tuple(int(s) for s in input_shape)
+        c, h, w = self.input_shape
+        self.conv = nn.Sequential(
+            nn.Conv2d(c, 32, kernel_size=3),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.25),
+        )
+        flat = 64 * ((h - 4) // 2) * ((w - 4) // 2)
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat, int(feature_dim)),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+        self.out_features = int(feature_dim)
+
+    def forward(self, x):
+        return self.fc(self.conv(x.reshape(x.shape[0], *self.input_shape)))
+
+
 class _FlattenOutput(nn.Module):
     """Wrap a user module so that its output is a flat feature vector."""
 
@@ -209,10 +258,11 @@ def make_backbone(
 
     Parameters
     ----------
-    backbone : {"auto", "mlp", "cnn"}, nn.Module or callable
+    backbone : {"auto", "mlp", "cnn", "mnist_cnn"}, nn.Module or callable
         ``"auto"`` picks ``"cnn"`` for inputs with more than one dimension per sample
-        and ``"mlp"`` otherwise. A module is deep-copied (the caller's stays untouched);
-        a callable is called with the sample shape and must return a module.
+        and ``"mlp"`` otherwise; ``"mnist_cnn"`` is :class:`MNISTConvNet`. A module is
+        deep-copied (the caller's stays untouched); a callable is called with the sample
+        shape and must return a module.
     sample_shape : tuple of int
         Shape of one input sample (``X.shape[1:]``).
     hidden_sizes, feature_dim, batch_norm, dropout
@@ -228,7 +278,7 @@ def make_backbone(
         if name == "mlp":
             module = MLP(math.prod(sample_shape), hidden_sizes, feature_dim, batch_norm, dropout)
             return module, module.out_features
-        if name == "cnn":
+        if name in ("cnn", "mnist_cnn"):
             shape = (
                 tuple(input_shape) if input_shape is not None else infer_image_shape(sample_shape)
             )
@@ -237,11 +287,14 @@ def make_backbone(
                     f"input_shape {shape} holds {math.prod(shape)} values but each sample has "
                     f"{math.prod(sample_shape)}."
                 )
-            module = SmallCNN(shape, feature_dim, dropout=dropout)
+            if name == "mnist_cnn":
+                module = MNISTConvNet(shape, feature_dim)
+            else:
+                module = SmallCNN(shape, feature_dim, dropout=dropout)
             return module, module.out_features
         raise DataValidationError(
-            f"Unknown backbone {backbone!r}: use 'auto', 'mlp', 'cnn', an nn.Module or a "
-            "callable returning one."
+            f"Unknown backbone {backbone!r}: use 'auto', 'mlp', 'cnn', 'mnist_cnn', an "
+            "nn.Module or a callable returning one."
         )
     if isinstance(backbone, nn.Module):
         module = copy.deepcopy(backbone)

@@ -14,10 +14,12 @@ aligned with the dataset.
 Parameters shared by every deep method (keyword-only; each method's signature lists
 them after its own):
 
-backbone : {"auto", "mlp", "cnn"}, nn.Module or callable, default="auto"
+backbone : {"auto", "mlp", "cnn", "mnist_cnn"}, nn.Module or callable, default="auto"
     Feature extractor. ``"auto"``: :class:`~shiftlab.deep.backbones.SmallCNN` for
     image-shaped inputs (more than one dimension per sample, or ``input_shape`` set),
-    :class:`~shiftlab.deep.backbones.MLP` otherwise. A module is deep-copied at fit.
+    :class:`~shiftlab.deep.backbones.MLP` otherwise. ``"mnist_cnn"``:
+    :class:`~shiftlab.deep.backbones.MNISTConvNet`, SKADA-Bench's digit network. A
+    module is deep-copied at fit.
 hidden_sizes : tuple of int, default=(128,)
     Hidden layers of the MLP backbone.
 feature_dim : int, default=64
@@ -25,7 +27,7 @@ feature_dim : int, default=64
 batch_norm : bool, default=True
     Batch normalisation in the MLP backbone (the CNN always has it).
 dropout : float, default=0.0
-    Dropout in the built-in backbones.
+    Dropout in the built-in backbones (MNISTConvNet has its own: 0.25 and 0.5).
 input_shape : tuple of int, optional
     ``(C, H, W)`` of image inputs given flat (inferred for square one-channel images).
 n_epochs : int, default=20

@@ -14,7 +14,7 @@ from shiftlab.exceptions import ShiftlabError
 BASELINES = ("Train Src", "Train Tgt")
 EXECUTORS = ("inprocess", "local", "dask")
 DEVICES = ("auto", "cpu", "cuda")
-BACKBONES = ("auto", "mlp", "cnn")
+BACKBONES = ("auto", "mlp", "cnn", "mnist_cnn")
 #: Deep training parameters a definition may not set: the runner sets them per job.
 RUNNER_PARAMS = {
     "device": "the device is set once for the run: [execution] device",

@@ -261,7 +261,7 @@ _USPS_REPO = (
 _MNIST_RAW_REPO = ("wang2506/tccn_domain_adaptation", "b1f641b5692b45aa732d108cf5c6eeb4b0bd2590")
 
 
-def _mnist_file(name: str, sha: str, size: int) -> DataFile:
+def _mnist_file(name: str, sha: str, size: int, required: bool = True) -> DataFile:
     return DataFile(
         f"digits_usps_mnist_full/{name}",
         sha,
@@ -272,12 +272,40 @@ def _mnist_file(name: str, sha: str, size: int) -> DataFile:
         ),
         f"GitHub {_MNIST_RAW_REPO[0]}@{_MNIST_RAW_REPO[1][:12]}:data/MNIST/raw/{name}; the "
         "original LeCun file (http://yann.lecun.com/exdb/mnist/, MD5 matches)",
+        required,
     )
 
 
+_USPS_H5 = DataFile(
+    "digits_usps_mnist_full/usps.h5",
+    "734f88c541104a956d88be2c95d03b4a463ffd74ccc2ba9c80841fb98e3fcb36",
+    2913522,
+    (_gh(*_USPS_REPO, "data/usps.h5"),),
+    f"GitHub {_USPS_REPO[0]}@{_USPS_REPO[1][:12]}:data/usps.h5 (the Kaggle USPS HDF5, "
+    "from the ESL zip.train / zip.test files)",
+)
+#: The digit files in the data home: USPS and the MNIST test set.
+_DIGIT_FILES = (
+    _USPS_H5,
+    _mnist_file("t10k-images-idx3-ubyte.gz",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+    _mnist_file("t10k-labels-idx1-ubyte.gz",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+)
+#: The MNIST training set (60000 digits), not in the data home: downloaded on demand
+#: (``mnist_split="train"`` or ``"auto"``), hence not required.
+_MNIST_TRAIN_FILES = (
+    _mnist_file("train-images-idx3-ubyte.gz",
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422,
+                required=False),
+    _mnist_file("train-labels-idx1-ubyte.gz",
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881,
+                required=False),
+)
+
 _MNIST_USPS_FULL = DatasetInfo(
     name="mnist_usps_full",
-    title="MNIST test set (10000) <-> full USPS (7291 + 2007)",
+    title="MNIST (test set 10000, or training set 60000) <-> full USPS (7291 + 2007)",
     folder="digits_usps_mnist_full",
     modality="image (grey digits)",
     domains=("mnist", "usps"),
@@ -286,43 +314,43 @@ _MNIST_USPS_FULL = DatasetInfo(
     classes=_DIGITS,
     label="digit 0..9",
     domain_definition=(
-        "Digit source: the MNIST test set (28x28) and USPS (16x16; train, test or both)."
+        "Digit source: MNIST (28x28; its test set, or its training set as in "
+        "SKADA-Bench's deep benchmark) and USPS (16x16; train, test or both)."
     ),
     tasks=("mnist->usps", "usps->mnist"),
     features=(
         "Pixels in [0, 1] (MNIST divided by 255). Default image_size=28 upsamples USPS to "
-        "28x28 (bilinear, as SKADA-Bench resizes USPS); image_size=16 downsamples MNIST "
-        "(Gaussian pre-filter + bilinear). Rows are images in C order."
+        "28x28 (bilinear), or pads it (usps_resize='pad', SKADA-Bench's deep benchmark); "
+        "image_size=16 downsamples MNIST (Gaussian pre-filter + bilinear). Rows are "
+        "images in C order."
     ),
-    files=(
-        DataFile(
-            "digits_usps_mnist_full/usps.h5",
-            "734f88c541104a956d88be2c95d03b4a463ffd74ccc2ba9c80841fb98e3fcb36",
-            2913522,
-            (_gh(*_USPS_REPO, "data/usps.h5"),),
-            f"GitHub {_USPS_REPO[0]}@{_USPS_REPO[1][:12]}:data/usps.h5 (the Kaggle USPS HDF5, "
-            "from the ESL zip.train / zip.test files)",
-        ),
-        _mnist_file("t10k-images-idx3-ubyte.gz",
-                    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-        _mnist_file("t10k-labels-idx1-ubyte.gz",
-                    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
-    ),
+    files=_DIGIT_FILES + _MNIST_TRAIN_FILES,
     citation=(_MNIST, _USPS, _SKADA_BENCH),
     licence="MNIST: CC BY-SA 3.0 (Y. LeCun, C. Cortes). USPS: no explicit licence (research use).",
     loader="load_mnist_usps_full",
     options={
+        "mnist_split": "'test' (default, 10000, in the data home), 'train' (60000, "
+                       "downloaded) or 'auto' (train when present or downloadable, else "
+                       "test with a warning)",
         "usps_split": "'all' (default, 9298), 'train' (7291) or 'test' (2007)",
         "image_size": "28 (default) or 16: common resolution of both domains",
-        "normalize": "'none' (default) or 'l2' (per-sample)",
+        "usps_resize": "'bilinear' (default) or 'pad' (6 zero pixels per side, as "
+                       "SKADA-Bench's deep benchmark): how USPS reaches 28x28",
+        "normalize": "'none' (default), 'l2' (per-sample) or 'skada' (SKADA-Bench's deep "
+                     "per-domain mean/std)",
         **_OPT_DATA,
     },
     variants={
         "usps_split=train": {"mnist": 10000, "usps": 7291},
+        "mnist_split=train": {"mnist": 60000, "usps": 9298},
         "usps_split=test": {"mnist": 10000, "usps": 2007},
         "image_size=16": {"n_features": 256},
     },
-    notes="The MNIST training set is not included (over the snapshot size limit).",
+    notes=(
+        "The MNIST training set is not in the data home (over the snapshot size limit): "
+        "mnist_split='train' downloads it (9.9 MB), and offline mnist_split='auto' falls "
+        "back to the test set and says so."
+    ),
     aliases=("digits_usps_mnist_full", "usps_mnist_full"),
 )
 
@@ -354,8 +382,8 @@ _MNIST_USPS_SKADA = DatasetInfo(
         "MNIST training set are not in the data home, so this PCA (and thus every feature) "
         "differs from theirs."
     ),
-    # The files it reads: those of mnist_usps_full (same sha256 sums).
-    files=_MNIST_USPS_FULL.files,
+    # The files it reads: those of mnist_usps_full in the data home (same sha256 sums).
+    files=_DIGIT_FILES,
     citation=(_SKADA_BENCH, _MNIST, _USPS),
     licence="MNIST: CC BY-SA 3.0 (Y. LeCun, C. Cortes). USPS: no explicit licence (research use).",
     loader="load_mnist_usps_skada",

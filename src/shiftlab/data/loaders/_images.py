@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from shiftlab.data.catalog import dataset_info
 from shiftlab.data.dataset import DomainDataset
+from shiftlab.data.home import fetch_file
 from shiftlab.data.loaders._common import (
     _NORMALIZE,
     Domains,
@@ -24,7 +26,7 @@ from shiftlab.data.loaders._common import (
     _normalise,
 )
 from shiftlab.data.registry import register_dataset
-from shiftlab.exceptions import DataValidationError
+from shiftlab.exceptions import DatasetNotAvailableError, DataValidationError, DownloadError
 
 _SURF_FILES = {
     "amazon": "amazon_SURF_L10.mat",
@@ -239,27 +241,45 @@ def load_mnist_usps_full(
     data_home: PathLike = None,
     download: bool = True,
     *,
+    mnist_split: str = "test",
     usps_split: str = "all",
     image_size: int = 28,
+    usps_resize: str = "bilinear",
     normalize: str = "none",
 ) -> DomainDataset:
-    """MNIST test set [1]_ (10000 digits) <-> full USPS [2]_ (7291 train + 2007 test).
+    """MNIST [1]_ (test set, 10000 digits, or training set, 60000) <-> full USPS [2]_
+    (7291 train + 2007 test).
 
     The two domains come at different resolutions (28x28 and 16x16) and pixel scales;
     both are brought to [0, 1] and to a common ``image_size``. SKADA-Bench [3]_ resizes
-    USPS to 28x28, the default here. The MNIST training set is not part of the snapshot.
+    USPS to 28x28 for its shallow features (bilinear, the default here); its deep
+    benchmark [4]_ pads USPS to 28x28 instead and trains on MNIST's training set and
+    USPS's: ``mnist_split="train", usps_split="train", usps_resize="pad",
+    normalize="skada"``.
 
     Parameters
     ----------
     data_home, download
         See :func:`load_office_caltech10_surf`.
+    mnist_split : {"test", "train", "auto"}, default="test"
+        MNIST digits to use. "test": the 10000 of the test set, in the data home.
+        "train": the 60000 of the training set, downloaded (9.9 MB) when missing.
+        "auto": "train" when its files are in the data home or can be downloaded,
+        otherwise "test" with a :class:`UserWarning`. The dataset's
+        ``metadata["options"]["mnist_split"]`` records the split used.
     usps_split : {"all", "train", "test"}, default="all"
         USPS samples to use: both splits (9298), train (7291) or test (2007).
     image_size : {28, 16}, default=28
-        28: USPS is upsampled (bilinear). 16: MNIST is downsampled (Gaussian pre-filter,
-        then bilinear), the resolution of :func:`load_mnist_usps`.
-    normalize : {"none", "l2"}, default="none"
-        Per-sample L2 normalisation of the pixel vectors.
+        28: USPS is brought to 28x28 (see ``usps_resize``). 16: MNIST is downsampled
+        (Gaussian pre-filter, then bilinear), the resolution of :func:`load_mnist_usps`.
+    usps_resize : {"bilinear", "pad"}, default="bilinear"
+        How USPS reaches 28x28: upsampled (bilinear; the digit fills the frame), or
+        zero-padded by 6 pixels on each side (the digit keeps its 16x16 size, as MNIST's
+        digits keep a 20x20 box). Ignored with ``image_size=16``.
+    normalize : {"none", "l2", "skada"}, default="none"
+        "l2": per-sample L2 normalisation of the pixel vectors. "skada": SKADA-Bench's
+        deep transform, ``(x - mean) / std`` per domain with torchvision's constants
+        (MNIST 0.1307 / 0.3081, padded USPS 0.0806 / 0.2063).
 
     Returns
     -------
@@ -275,30 +295,79 @@ def load_mnist_usps_full(
        1994.
     .. [3] Y. Lalou et al. SKADA-Bench: Benchmarking Unsupervised Domain Adaptation
        Methods with Realistic Validation. arXiv:2407.11676, 2024.
+    .. [4] SKADA-Bench's ``datasets/deep_mnist_usps.py`` (github.com/scikit-adaptation/
+       skada-bench): ``Pad(6)`` and ``Normalize((0.0806,), (0.2063,))`` for USPS,
+       ``Normalize((0.1307,), (0.3081,))`` for MNIST.
     """
     import h5py
 
+    _check_choice("mnist_split", mnist_split, ("test", "train", "auto"))
     _check_choice("usps_split", usps_split, ("all", "train", "test"))
     _check_choice("image_size", image_size, (28, 16))
     image_size = int(image_size)
-    _check_choice("normalize", normalize, ("none", "l2"))
+    _check_choice("usps_resize", usps_resize, ("bilinear", "pad"))
+    _check_choice("normalize", normalize, ("none", "l2", "skada"))
     info = dataset_info("mnist_usps_full")
     paths = _fetch(info, data_home, download)
-    images = _read_idx(paths["t10k-images-idx3-ubyte.gz"], 2051).astype(np.float64) / 255.0
-    mnist_y = _read_idx(paths["t10k-labels-idx1-ubyte.gz"], 2049).astype(np.int64)
+    mnist_split, train_paths = _mnist_training_files(info, mnist_split, data_home, download)
+    paths.update(train_paths)
+    prefix = "train" if mnist_split == "train" else "t10k"
+    images = _read_idx(paths[f"{prefix}-images-idx3-ubyte.gz"], 2051).astype(np.float64) / 255.0
+    mnist_y = _read_idx(paths[f"{prefix}-labels-idx1-ubyte.gz"], 2049).astype(np.int64)
     splits = ("train", "test") if usps_split == "all" else (usps_split,)
     with h5py.File(paths["usps.h5"], "r") as h5:
         usps = np.concatenate([h5[f"{s}/data"][()] for s in splits]).astype(np.float64)
         usps_y = np.concatenate([h5[f"{s}/target"][()] for s in splits]).astype(np.int64)
     usps = usps.reshape(-1, 16, 16)
-    images, usps = _resize(images, image_size), _resize(usps, image_size)
+    images = _resize(images, image_size)
+    if image_size == 28 and usps_resize == "pad":
+        usps = np.pad(usps, ((0, 0), (6, 6), (6, 6)))
+    else:
+        usps = _resize(usps, image_size)
     n_features = image_size * image_size
-    domains = {
-        "mnist": (_normalise(images.reshape(-1, n_features), normalize), mnist_y),
-        "usps": (_normalise(usps.reshape(-1, n_features), normalize), usps_y),
-    }
-    options = {"usps_split": usps_split, "image_size": image_size, "normalize": normalize}
-    return _dataset(info, domains, options)
+    images, usps = images.reshape(-1, n_features), usps.reshape(-1, n_features)
+    if normalize == "skada":
+        domains = {
+            "mnist": ((images - 0.1307) / 0.3081, mnist_y),
+            "usps": ((usps - 0.0806) / 0.2063, usps_y),
+        }
+    else:
+        domains = {
+            "mnist": (_normalise(images, normalize), mnist_y),
+            "usps": (_normalise(usps, normalize), usps_y),
+        }
+    options = {"mnist_split": mnist_split, "usps_split": usps_split,
+               "image_size": image_size, "usps_resize": usps_resize,
+               "normalize": normalize}
+    files = {f.path: f.sha256 for f in info.files
+             if f.required or (mnist_split == "train" and f.filename in train_paths)}
+    return _dataset(info, domains, options, extra={"files": files})
+
+
+def _mnist_training_files(info, mnist_split: str, data_home: PathLike, download: bool):
+    """``(split used, {file name: path})``: the MNIST training files when the split is
+    "train" (fetched, errors raised) or "auto" (fetched when possible, else "test")."""
+    if mnist_split == "test":
+        return "test", {}
+    entries = [f for f in info.files if f.filename.startswith("train-")]
+    try:
+        return "train", {f.filename: fetch_file(f, data_home, download) for f in entries}
+    except (DatasetNotAvailableError, DownloadError) as exc:
+        if mnist_split == "train":
+            raise type(exc)(
+                f"{exc} The MNIST training set (mnist_split='train') is not in the data "
+                "home; run once with download=True on a machine that is online, or use "
+                "mnist_split='test' (the 10000 digits of the test set) or 'auto'."
+            ) from exc
+        warnings.warn(
+            "mnist_usps_full: the MNIST training set is not in the data home and could not "
+            f"be downloaded ({type(exc).__name__}); mnist_split='auto' uses the 10000 "
+            "digits of the MNIST test set instead (SKADA-Bench's deep benchmark trains on "
+            "the 60000 of the training set).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return "test", {}
 
 
 #: SKADA-Bench's digit normalisation (torchvision's Normalize((0.1307,), (0.3081,))).
