@@ -97,6 +97,66 @@ def test_method_cap_is_checked(value, tmp_path):
         load_definition(path)
 
 
+# --------------------------------------------------------- per-dataset grids
+def _two_dataset_toml(dataset_grids: str = "") -> str:
+    return _toml().replace(
+        "[estimator]",
+        '[[datasets]]\nname = "sim-covariate"\ntasks = ["source->target"]\n'
+        "options = { n_samples_source = 60, n_samples_target = 60 }\n\n[estimator]",
+    ).replace("[scorers]", dataset_grids + "\n[scorers]")
+
+
+def test_dataset_grids_replace_the_grid_on_their_dataset_only():
+    cut = f"[methods.{CAPPED}.dataset_grids]\n" + \
+        '"sim-covariate" = { assume_centered = [true] }\n'
+    base = definition_from_dict(tomllib.loads(_two_dataset_toml()))
+    with_cut = definition_from_dict(tomllib.loads(_two_dataset_toml(cut)))
+    entry = next(m for m in with_cut.methods if m.name == CAPPED)
+    assert entry.dataset_grids == {"sim-covariate": {"assume_centered": [True]}}
+    assert entry.on_dataset("sim-covariate").grid == {"assume_centered": [True]}
+    assert entry.on_dataset("sim-conditional").grid == {"assume_centered": [False, True]}
+    # Left out of the dict when empty: existing definitions keep their digest.
+    assert all("dataset_grids" not in m for m in base.to_dict()["methods"])
+    before = {(j.dataset.name, j.method.name, j.outer_split): j for j in plan_jobs(base)}
+    after = {(j.dataset.name, j.method.name, j.outer_split): j for j in plan_jobs(with_cut)}
+    assert before.keys() == after.keys()
+    for (dataset, method, split), job in after.items():
+        changed = dataset == "sim-covariate" and method == CAPPED
+        assert (job.key != before[(dataset, method, split)].key) == changed
+        if method == CAPPED:
+            expected = [True] if dataset == "sim-covariate" else [False, True]
+            assert job.method.grid == {"assume_centered": expected}
+
+
+@pytest.mark.parametrize(("cut", "message"), [
+    ('[methods.CORAL.dataset_grids]\n"sim-covaraite" = { assume_centered = [true] }\n',
+     r"dataset_grids names 'sim-covaraite', which is no known dataset. "
+     r"Did you mean 'sim-covariate'\?"),
+    ('[methods.CORAL.dataset_grids]\n"sim-covariate" = { assume_centred = [true] }\n',
+     r"\[methods.CORAL.dataset_grids.sim-covariate\] CORAL has no parameter "
+     r"'assume_centred'. Did you mean 'assume_centered'\?"),
+    ('[methods.CORAL]\ndataset_grids = 3\n', r"dataset_grids must be a table"),
+])
+def test_dataset_grids_are_checked(cut, message, tmp_path):
+    text = _two_dataset_toml(cut) if "CORAL.dataset_grids" in cut else \
+        _two_dataset_toml().replace('[methods.CORAL]\n', cut)
+    path = tmp_path / "grids.toml"
+    path.write_text(text)
+    with pytest.raises(DefinitionError, match=message):
+        load_definition(path)
+
+
+def test_faithful_preset_cuts_grids_as_skada_bench_did():
+    methods = {m.name: m for m in load_definition("skada-bench").methods}
+    tsl = methods["TSL"]
+    assert tsl.on_dataset("mushrooms").grid["n_components"] == [5, 10, 20]
+    assert tsl.on_dataset("mushrooms").grid["max_iter"] == [4]
+    assert tsl.on_dataset("amazon_review_400").grid == tsl.grid  # no cut there
+    assert methods["JDOT"].on_dataset("phishing").grid["alpha"] == [0.5]
+    assert methods["TCA"].on_dataset("mnist_usps_skada").grid["n_components"] == [5, 10, 20]
+    assert methods["MMD-LS"].on_dataset("twenty_newsgroups").grid["gamma"] == [1.0]
+
+
 def _task_arrays(job):
     from shiftlab.bench.datasets import load_spec
 

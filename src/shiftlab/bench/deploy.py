@@ -349,7 +349,7 @@ def select_model(
     scorers = [job_scorer(n, defn.selection_metric, ds.label_kind) for n in names]
 
     # The methods of the run's pools (capped methods are left out, as there).
-    methods = {m.name: m.grid for m in defn.methods if pooled(m)}
+    methods = {m.name: m.on_dataset(spec.name).grid for m in defn.methods if pooled(m)}
     if not methods:
         raise DataValidationError("The definition has no shallow method to select among "
                                   "(capped methods, max_samples_per_domain, are left out).")

@@ -350,7 +350,7 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                 template = template_job(definition, spec, task, split, digest,
                                         method=methods[0])
                 for method in methods:
-                    job = replace(template, method=method)
+                    job = replace(template, method=method.on_dataset(spec.name))
                     jobs.append(replace(job, key=_job_key(job, split_rows)))
     return jobs
 

@@ -77,6 +77,16 @@ The dataset-level ``max_samples_per_domain`` (a ``[[datasets]]`` key) differs: i
 subsamples the whole dataset before the outer splits, for every method (test rows
 included).
 
+A method's ``dataset_grids`` table replaces its ``grid`` on the datasets it names, as
+SKADA-Bench cuts some grids on some datasets; each grid is checked as ``grid`` is, and
+only the jobs of those datasets and that method change keys::
+
+    [methods.TSL]
+    grid = { n_components = [1, 2, 5, 10, 20, 50, 100], mu = [0.1, 1, 10] }
+
+    [methods.TSL.dataset_grids]
+    mushrooms = { n_components = [5, 10, 20], mu = [1], max_iter = [4] }
+
 Deep methods (:mod:`shiftlab.deep`, needs torch) are methods like the others, in the
 same namespace: ``[methods."deep:NAME"]`` names the deep method ``NAME`` (the qualified
 name, which no shallow method can take), with a grid of the deep estimator's parameters

@@ -165,11 +165,15 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
                 f"Run `shiftlab list methods` to see them{hint}.",
                 f"[methods.{mname}]", f'"{mname}"', mname,
             )
-        chk.only_keys(body, {"grid", "max_samples_per_domain"}, where)
+        chk.only_keys(body, {"grid", "max_samples_per_domain", "dataset_grids"}, where)
         grid = _check_grid(chk, body.get("grid", {}), where, mname)
         _check_method_params(chk, mname, grid, where)
+        dataset_grids = _check_dataset_grids(
+            chk, body.get("dataset_grids", {}), where, mname,
+            list(dict.fromkeys([*(d.name for d in datasets), *known_ds])))
         methods.append(MethodEntry(mname, grid,
-                                   max_samples_per_domain=_check_method_cap(chk, body, where)))
+                                   max_samples_per_domain=_check_method_cap(chk, body, where),
+                                   dataset_grids=dataset_grids))
 
     scorers_raw = chk.table(data, "scorers", "scorers")
     scorer_names = _check_scorers(chk, scorers_raw)
@@ -196,3 +200,24 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
         selection_metric=selection_metric,
         pool=pool,
     )
+
+
+def _check_dataset_grids(chk, raw, where: str, method: str, dataset_names) -> dict:
+    """A method's ``dataset_grids``: {dataset name: grid}, each grid checked as ``grid``
+    is, each name a dataset of the definition or of the catalog (a definition cut down
+    to fewer datasets keeps its per-dataset grids; a misspelt name is an error)."""
+    if not isinstance(raw, dict):
+        raise chk.fail(where, "dataset_grids must be a table {dataset = {param = [values]}}.",
+                       "dataset_grids")
+    out = {}
+    for dataset, grid in raw.items():
+        if dataset not in dataset_names:
+            raise chk.fail(
+                where,
+                f"dataset_grids names {dataset!r}, which is no known dataset."
+                f"{suggest(dataset, dataset_names)} Run `shiftlab datasets` to see them.",
+                dataset, "dataset_grids")
+        checked = _check_grid(chk, grid, f"{where}.dataset_grids.{dataset}", method)
+        _check_method_params(chk, method, checked, f"{where}.dataset_grids.{dataset}")
+        out[dataset] = checked
+    return out

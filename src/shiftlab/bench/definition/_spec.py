@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from shiftlab.exceptions import ShiftlabError
@@ -57,11 +57,21 @@ class MethodEntry:
     #: outer test rows are never capped. See "max_samples_per_domain" in the module
     #: docstring.
     max_samples_per_domain: int | None = None
+    #: ``dataset_grids``: per-dataset grids that replace ``grid`` on those datasets
+    #: (dataset name -> grid), as SKADA-Bench cuts some grids on some datasets.
+    dataset_grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     @property
     def is_baseline(self) -> bool:
         """Whether the runner fits it once, without selection (Train Src/Tgt, deep oracle)."""
         return self.name in BASELINES or (self.deep and self.setting == "oracle")
+
+    def on_dataset(self, dataset: str) -> MethodEntry:
+        """The entry as it runs on ``dataset``: its ``dataset_grids`` grid there if it
+        has one, else ``grid`` (and no per-dataset grids left to apply)."""
+        if not self.dataset_grids:
+            return self
+        return replace(self, grid=self.dataset_grids.get(dataset, self.grid), dataset_grids={})
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,9 @@ class BenchmarkDefinition:
             # Added with per-method caps: left out at its default (no cap).
             if method["max_samples_per_domain"] is None:
                 method.pop("max_samples_per_domain")
+            # Added with per-dataset grids: left out when it has none.
+            if not method["dataset_grids"]:
+                method.pop("dataset_grids")
         for dataset in d["datasets"]:
             dataset.pop("table")
             for key in ("training", "file", "file_sha256", "columns", "preprocessing"):
