@@ -142,17 +142,18 @@ def main(argv=None) -> int:
     from shiftlab.bench.runner import run_benchmark
     from shiftlab.bench.store import RunStore
 
+    from shiftlab.bench.planner import plan_jobs
+
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    definition = fidelity_definition(datasets, methods, args.outer, args.inner)
     if not args.compare_only:
-        definition = fidelity_definition(datasets, methods, args.outer, args.inner)
         run_benchmark(definition, args.out, n_jobs=args.n_jobs, timeout=args.timeout,
                       progress=False)
     store = RunStore(args.out)
-    results = store.results()
-    results = results[results["dataset"].isin(datasets)]
-    if methods:
-        results = results[results["method"].isin([*methods, "Train Src", "Train Tgt"])]
+    # Only the rows of this definition's jobs: a folder may also hold jobs of an older
+    # preset (another grid or base estimator for a method), under other keys.
+    results = store.results({job.key for job in plan_jobs(definition)})
     table = compare(results, args.tolerance)
     pd.set_option("display.width", 200)
     print(f"\n# {args.out}: {results['task'].nunique()} tasks, outer splits "

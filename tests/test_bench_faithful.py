@@ -11,7 +11,7 @@ import pytest
 
 from shiftlab.bench import jobs as bench_jobs
 from shiftlab.bench.definition import DefinitionError, definition_from_dict, load_definition
-from shiftlab.bench.planner import plan_jobs, plan_pools, pool_exclusions
+from shiftlab.bench.planner import plan_jobs, plan_pools, pool_exclusions, pooled
 from shiftlab.bench.runner import run_benchmark
 from shiftlab.bench.store import RunStore
 from shiftlab.data.dataset import Task
@@ -146,6 +146,48 @@ def test_dataset_grids_are_checked(cut, message, tmp_path):
         load_definition(path)
 
 
+def test_dataset_estimators_give_a_method_its_own_base_estimator_there(tmp_path):
+    own = (f"[methods.{CAPPED}.dataset_estimators]\n"
+           '"sim-covariate" = { name = "SVC", params = { probability = true }, '
+           "standardize = false }\n")
+    base = definition_from_dict(tomllib.loads(_two_dataset_toml()))
+    with_own = definition_from_dict(tomllib.loads(_two_dataset_toml(own)))
+    assert all("dataset_estimators" not in m and "estimator" not in m
+               for m in base.to_dict()["methods"])
+    before = {(j.dataset.name, j.method.name, j.outer_split): j for j in plan_jobs(base)}
+    after = {(j.dataset.name, j.method.name, j.outer_split): j for j in plan_jobs(with_own)}
+    for (dataset, method, split), job in after.items():
+        changed = dataset == "sim-covariate" and method == CAPPED
+        assert (job.key != before[(dataset, method, split)].key) == changed
+        assert job.estimator.name == ("SVC" if changed else "LogisticRegression")
+    entry = next(m for m in with_own.methods if m.name == CAPPED)
+    assert not pooled(entry)  # a pool's choice is refitted on the dataset's estimator
+    # The rows of that method on that dataset name the SVC.
+    path = tmp_path / "own.toml"
+    path.write_text(_two_dataset_toml(own).replace("outer_splits = 2", "outer_splits = 1"))
+    run_benchmark(path, tmp_path / "run", progress=False)
+    rows = RunStore(tmp_path / "run").results()
+    used = rows.groupby(["dataset", "method"])["base_estimator"].first()
+    assert used[("sim-covariate", CAPPED)].startswith("SVC(")
+    assert used[("sim-conditional", CAPPED)].startswith("LogisticRegression(")
+    assert used[("sim-covariate", "DensityReweight")].startswith("LogisticRegression(")
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('"sim-covariate" = { name = "SVCC" }', r"unknown estimator 'SVCC'. Did you mean 'SVC'\?"),
+    ('"sim-covarate" = { name = "SVC" }', r"dataset_estimators names 'sim-covarate'"),
+])
+def test_dataset_estimators_are_checked(table, message, tmp_path):
+    path = tmp_path / "own.toml"
+    path.write_text(_two_dataset_toml(f"[methods.CORAL.dataset_estimators]\n{table}\n"))
+    with pytest.raises(DefinitionError, match=message):
+        load_definition(path)
+    path.write_text(_two_dataset_toml('[methods."Train Src".dataset_estimators]\n'
+                                      '"sim-covariate" = { name = "SVC" }\n'))
+    with pytest.raises(DefinitionError, match="Train Src is a baseline"):
+        load_definition(path)
+
+
 def test_faithful_preset_cuts_grids_as_skada_bench_did():
     methods = {m.name: m for m in load_definition("skada-bench").methods}
     tsl = methods["TSL"]
@@ -155,6 +197,10 @@ def test_faithful_preset_cuts_grids_as_skada_bench_did():
     assert methods["JDOT"].on_dataset("phishing").grid["alpha"] == [0.5]
     assert methods["TCA"].on_dataset("mnist_usps_skada").grid["n_components"] == [5, 10, 20]
     assert methods["MMD-LS"].on_dataset("twenty_newsgroups").grid["gamma"] == [1.0]
+    for name in ("DASVM", "JDOT"):  # SKADA-Bench's SVCs for them
+        assert methods[name].on_dataset("mushrooms").estimator.name == "SVC"
+        assert methods[name].on_dataset("phishing").estimator.params["C"] == 100.0
+        assert methods[name].on_dataset("amazon_review_400").estimator is None
 
 
 def _task_arrays(job):
@@ -318,8 +364,9 @@ def test_mnist_usps_skada_variant(shared_data_home, _digit_cache, monkeypatch):
         pytest.skip("the digits files (digits_usps_mnist_full) are not in the data home")
     monkeypatch.setenv("SHIFTLAB_CACHE", str(_digit_cache))
     info = dataset_info("mnist_usps_skada")
-    # It reads the files of mnist_usps_full, and its entry carries their sha256 sums.
-    assert info.files == dataset_info("mnist_usps_full").files
+    # It reads the files of mnist_usps_full in the data home (not the MNIST training
+    # set, which mnist_usps_full downloads on demand), and carries their sha256 sums.
+    assert info.files == dataset_info("mnist_usps_full").required_files
     assert dataset_info("mnist_usps_pca") is info
     ds = load_dataset("mnist_usps_skada", download=False)
     assert ds.sizes() == {"mnist": 3000, "usps": 3000} == dict(info.sizes)

@@ -264,18 +264,20 @@ def pool_methods(definition: BenchmarkDefinition) -> tuple[MethodEntry, ...]:
 
 def pooled(method: MethodEntry) -> bool:
     """Whether a method's candidates join the cross-method pools: shallow, not a
-    baseline, and not capped (``max_samples_per_domain``: its inner splits are drawn
-    from other rows than the other methods', and a pool compares candidates on common
-    inner validation folds)."""
-    return not (method.deep or method.is_baseline or method.max_samples_per_domain is not None)
+    baseline, not capped (``max_samples_per_domain``: its inner splits are drawn from
+    other rows than the other methods', and a pool compares candidates on common inner
+    validation folds), and on the dataset's base estimator (no ``dataset_estimators``:
+    ``shiftlab select`` refits a pool's choice on one base estimator)."""
+    return not (method.deep or method.is_baseline or method.max_samples_per_domain is not None
+                or method.dataset_estimators or method.estimator is not None)
 
 
 def pool_exclusions(definition: BenchmarkDefinition) -> list[str]:
-    """The shallow methods a definition's pools leave out because they are capped."""
+    """The shallow methods a definition's pools leave out: capped ones, and those with
+    their own base estimators (see :func:`pooled`)."""
     if not definition.pool:
         return []
-    return [m.name for m in definition.methods
-            if not (m.deep or m.is_baseline) and m.max_samples_per_domain is not None]
+    return [m.name for m in definition.methods if not (m.deep or m.is_baseline or pooled(m))]
 
 
 def plan_pools(definition: BenchmarkDefinition, jobs: list[Job]) -> list[PoolJob]:
@@ -350,7 +352,9 @@ def plan_jobs(definition: BenchmarkDefinition) -> list[Job]:
                 template = template_job(definition, spec, task, split, digest,
                                         method=methods[0])
                 for method in methods:
-                    job = replace(template, method=method.on_dataset(spec.name))
+                    entry = method.on_dataset(spec.name)
+                    job = replace(template, method=entry,
+                                  estimator=entry.estimator or template.estimator)
                     jobs.append(replace(job, key=_job_key(job, split_rows)))
     return jobs
 

@@ -348,8 +348,9 @@ def _notes(definition: BenchmarkDefinition) -> list[str]:
     if not excluded:
         return []
     return [f"left out of the cross-method pools ([scorers] pool): {', '.join(excluded)}; "
-            "they set max_samples_per_domain, so their inner splits are drawn from other "
-            "rows than the pooled methods'. Their own rows are in the results as usual."]
+            "they set max_samples_per_domain (their inner splits are drawn from other rows "
+            "than the pooled methods') or dataset_estimators (a pool's choice is refitted "
+            "on the dataset's base estimator). Their own rows are in the results as usual."]
 
 
 def _dry_run(definition, store: RunStore, jobs: list[Job], retry_failed: bool) -> RunSummary:

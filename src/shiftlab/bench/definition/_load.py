@@ -165,15 +165,24 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
                 f"Run `shiftlab list methods` to see them{hint}.",
                 f"[methods.{mname}]", f'"{mname}"', mname,
             )
-        chk.only_keys(body, {"grid", "max_samples_per_domain", "dataset_grids"}, where)
+        chk.only_keys(body, {"grid", "max_samples_per_domain", "dataset_grids",
+                             "dataset_estimators"}, where)
         grid = _check_grid(chk, body.get("grid", {}), where, mname)
         _check_method_params(chk, mname, grid, where)
-        dataset_grids = _check_dataset_grids(
-            chk, body.get("dataset_grids", {}), where, mname,
-            list(dict.fromkeys([*(d.name for d in datasets), *known_ds])))
+        dataset_names = list(dict.fromkeys([*(d.name for d in datasets), *known_ds]))
+        dataset_grids = _check_per_dataset(
+            chk, body, "dataset_grids", where, dataset_names,
+            lambda grid, at, method=mname: _checked_grid(chk, grid, at, method))
+        dataset_estimators = _check_per_dataset(
+            chk, body, "dataset_estimators", where, dataset_names,
+            lambda raw, at: _check_estimator(chk, raw, at))
+        if dataset_estimators and mname in BASELINES:
+            raise chk.fail(where, f"{mname} is a baseline: it runs with the dataset's "
+                           "estimator; remove dataset_estimators.", "dataset_estimators")
         methods.append(MethodEntry(mname, grid,
                                    max_samples_per_domain=_check_method_cap(chk, body, where),
-                                   dataset_grids=dataset_grids))
+                                   dataset_grids=dataset_grids,
+                                   dataset_estimators=dataset_estimators))
 
     scorers_raw = chk.table(data, "scorers", "scorers")
     scorer_names = _check_scorers(chk, scorers_raw)
@@ -202,22 +211,27 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
     )
 
 
-def _check_dataset_grids(chk, raw, where: str, method: str, dataset_names) -> dict:
-    """A method's ``dataset_grids``: {dataset name: grid}, each grid checked as ``grid``
-    is, each name a dataset of the definition or of the catalog (a definition cut down
-    to fewer datasets keeps its per-dataset grids; a misspelt name is an error)."""
+def _checked_grid(chk, grid, where: str, method: str) -> dict:
+    checked = _check_grid(chk, grid, where, method)
+    _check_method_params(chk, method, checked, where)
+    return checked
+
+
+def _check_per_dataset(chk, body: dict, key: str, where: str, dataset_names, check) -> dict:
+    """A method's per-dataset table ``key`` ({dataset name: value}): each value checked
+    by ``check(value, where)``, each name a dataset of the definition or of the catalog
+    (a definition cut down to fewer datasets keeps its per-dataset tables; a misspelt
+    name is an error)."""
+    raw = body.get(key, {})
     if not isinstance(raw, dict):
-        raise chk.fail(where, "dataset_grids must be a table {dataset = {param = [values]}}.",
-                       "dataset_grids")
+        raise chk.fail(where, f"{key} must be a table {{dataset = {{...}}}}.", key)
     out = {}
-    for dataset, grid in raw.items():
+    for dataset, value in raw.items():
         if dataset not in dataset_names:
             raise chk.fail(
                 where,
-                f"dataset_grids names {dataset!r}, which is no known dataset."
+                f"{key} names {dataset!r}, which is no known dataset."
                 f"{suggest(dataset, dataset_names)} Run `shiftlab datasets` to see them.",
-                dataset, "dataset_grids")
-        checked = _check_grid(chk, grid, f"{where}.dataset_grids.{dataset}", method)
-        _check_method_params(chk, method, checked, f"{where}.dataset_grids.{dataset}")
-        out[dataset] = checked
+                dataset, key)
+        out[dataset] = check(value, f"{where}.{key}.{dataset}")
     return out

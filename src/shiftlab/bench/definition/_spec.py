@@ -60,6 +60,12 @@ class MethodEntry:
     #: ``dataset_grids``: per-dataset grids that replace ``grid`` on those datasets
     #: (dataset name -> grid), as SKADA-Bench cuts some grids on some datasets.
     dataset_grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    #: ``dataset_estimators``: per-dataset base estimators of this method (dataset name
+    #: -> EstimatorSpec), in place of the dataset's, as SKADA-Bench gives JDOT and DASVM
+    #: the dataset's best SVC. ``estimator`` is the one in force on a dataset (set by
+    #: :meth:`on_dataset`; None: the dataset's).
+    dataset_estimators: dict[str, EstimatorSpec] = field(default_factory=dict)
+    estimator: EstimatorSpec | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -68,10 +74,13 @@ class MethodEntry:
 
     def on_dataset(self, dataset: str) -> MethodEntry:
         """The entry as it runs on ``dataset``: its ``dataset_grids`` grid there if it
-        has one, else ``grid`` (and no per-dataset grids left to apply)."""
-        if not self.dataset_grids:
+        has one, else ``grid``; its ``dataset_estimators`` estimator there as
+        ``estimator`` (no per-dataset table is left to apply)."""
+        if not (self.dataset_grids or self.dataset_estimators):
             return self
-        return replace(self, grid=self.dataset_grids.get(dataset, self.grid), dataset_grids={})
+        return replace(self, grid=self.dataset_grids.get(dataset, self.grid), dataset_grids={},
+                       estimator=self.dataset_estimators.get(dataset, self.estimator),
+                       dataset_estimators={})
 
 
 @dataclass(frozen=True)
@@ -241,9 +250,12 @@ class BenchmarkDefinition:
             # Added with per-method caps: left out at its default (no cap).
             if method["max_samples_per_domain"] is None:
                 method.pop("max_samples_per_domain")
-            # Added with per-dataset grids: left out when it has none.
-            if not method["dataset_grids"]:
-                method.pop("dataset_grids")
+            # Added with per-dataset grids and estimators: left out when it has none.
+            for key in ("dataset_grids", "dataset_estimators"):
+                if not method[key]:
+                    method.pop(key)
+            if method["estimator"] is None:
+                method.pop("estimator")
         for dataset in d["datasets"]:
             dataset.pop("table")
             for key in ("training", "file", "file_sha256", "columns", "preprocessing"):
