@@ -139,10 +139,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(REPO / "src"))
+    from shiftlab.bench.planner import plan_jobs
     from shiftlab.bench.runner import run_benchmark
     from shiftlab.bench.store import RunStore
-
-    from shiftlab.bench.planner import plan_jobs
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
