@@ -94,6 +94,55 @@ def fidelity_definition(datasets, methods=None, outer=5, inner=5):
                                methods=entries, protocol=protocol)
 
 
+def _same_setting(rows: pd.DataFrame, job) -> bool:
+    """Whether stored rows ran ``job``'s setting: its base estimator and its grid."""
+    from shiftlab.bench.base_estimator import describe
+
+    if job.estimator.name != "auto" and rows["base_estimator"].iloc[0] != describe(job.estimator):
+        return False
+    for param, values in job.method.grid.items():
+        cols = [c for c in rows.columns if c.endswith(f"__{param}") and rows[c].notna().any()]
+        if len(cols) != 1:
+            return False
+        if {_value(v) for v in rows[cols[0]].unique()} != {_value(v) for v in values}:
+            return False
+    return True
+
+
+def _value(v) -> str:
+    """A grid value as stored values compare: None and NaN alike, numbers as floats."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "None"
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    try:
+        return repr(float(v))
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def rows_of(results: pd.DataFrame, jobs) -> pd.DataFrame:
+    """The stored rows of ``jobs``: a job's own rows (same key), else rows of a job of
+    the same dataset, task, split and method that ran the same setting (base estimator
+    and grid) under another key (the key also hashes shiftlab's code: a folder filled
+    before an unrelated code change keeps answering). Rows of other settings (an older
+    grid or base estimator of a method) are left out."""
+    if results.empty:
+        return results
+    by_key = dict(tuple(results.groupby("job_key")))
+    by_job = results.groupby(["dataset", "task", "outer_split", "method"])["job_key"].unique()
+    keep = []
+    for job in jobs:
+        if job.key in by_key:
+            keep.append(by_key[job.key])
+            continue
+        for key in by_job.get((job.dataset.name, job.task, job.outer_split, job.method.name), []):
+            if _same_setting(by_key[key], job):
+                keep.append(by_key[key])
+                break
+    return pd.concat(keep, ignore_index=True) if keep else results.iloc[:0]
+
+
 def compare(results: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     """One row per (dataset, method, mode): ours, published, difference, within."""
     from shiftlab.report.aggregate import selected_rows
@@ -150,9 +199,7 @@ def main(argv=None) -> int:
         run_benchmark(definition, args.out, n_jobs=args.n_jobs, timeout=args.timeout,
                       progress=False)
     store = RunStore(args.out)
-    # Only the rows of this definition's jobs: a folder may also hold jobs of an older
-    # preset (another grid or base estimator for a method), under other keys.
-    results = store.results({job.key for job in plan_jobs(definition)})
+    results = rows_of(store.results(verify=False), plan_jobs(definition))
     table = compare(results, args.tolerance)
     pd.set_option("display.width", 200)
     print(f"\n# {args.out}: {results['task'].nunique()} tasks, outer splits "

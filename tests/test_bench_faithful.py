@@ -171,6 +171,12 @@ def test_dataset_estimators_give_a_method_its_own_base_estimator_there(tmp_path)
     assert used[("sim-covariate", CAPPED)].startswith("SVC(")
     assert used[("sim-conditional", CAPPED)].startswith("LogisticRegression(")
     assert used[("sim-covariate", "DensityReweight")].startswith("LogisticRegression(")
+    # The report says which methods ran on which base estimator.
+    from shiftlab.report.html import write_report
+
+    page = write_report(tmp_path / "run").read_text()
+    section = page.split("<h2>Base estimators</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "SVC(" in section and f">{CAPPED}<" in section
 
 
 @pytest.mark.parametrize(("table", "message"), [

@@ -357,10 +357,12 @@ def render_html(results: pd.DataFrame, meta: dict, failures: pd.DataFrame | None
 
         if "base_estimator" in results and results["base_estimator"].notna().any():
             # How the rows were obtained: the estimator after every adapter, per task
-            # (the definition's, or the one SKADA-Bench's first stage chose).
+            # (the definition's, the one SKADA-Bench's first stage chose, or a method's
+            # own from dataset_estimators), with the methods that ran on it.
             chosen = (results.dropna(subset=["base_estimator"])
-                      .groupby(["dataset", "task"])["base_estimator"]
-                      .agg(lambda s: "; ".join(sorted(set(s)))).reset_index())
+                      .groupby(["dataset", "task", "base_estimator"])["method"]
+                      .agg(lambda s: ", ".join(sorted(set(s)))).reset_index()
+                      .rename(columns={"method": "methods"}))
             parts.append("<h2>Base estimators</h2>" + _frame_html(chosen))
 
         parts.append("<h2>Timing</h2>")
