@@ -65,28 +65,33 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(REPO / "src"))
-    from shiftlab.bench.datasets import load_spec
+    from dataclasses import replace
+
     from shiftlab.bench.definition import load_definition
-    from shiftlab.bench.jobs import outer_splits
-    from shiftlab.data.dataset import Task
+    from shiftlab.bench.jobs import job_base_estimator, load_task, outer_split_indices
+    from shiftlab.bench.planner import plan_jobs
     from shiftlab.methods import get_method, make_da_pipeline
 
+    datasets = [d.strip() for d in args.datasets.split(",")]
+    methods = [m.strip() for m in args.methods.split(",")]
     preset = load_definition("skada-bench")
-    entries = {m.name: m for m in preset.methods}
+    # The preset's own jobs: each method's grid and base estimator on each dataset.
+    jobs = plan_jobs(replace(
+        preset, datasets=tuple(d for d in preset.datasets if d.name in datasets),
+        methods=tuple(m for m in preset.methods if m.name in methods)))
     print(f"# exact vs approximate solvers, skada-bench grids, outer split {args.split}, "
           "CPU seconds of one fit (1 BLAS thread)")
     summary = []
-    for name in [d.strip() for d in args.datasets.split(",")]:
-        spec = next(d for d in preset.datasets if d.name == name)
-        ds = load_spec(spec, preset.protocol.seed)
-        tasks = list(spec.tasks) if spec.tasks else [t.name for t in ds.tasks()]
-        task = Task.parse(tasks[args.task])
-        X, y, sd, y_true = ds.pack(task, return_target_labels=True)
-        train, test = outer_splits(preset.protocol, y_true, sd)[args.split]
-        test = test[sd[test] < 0]
-        estimator = (spec.estimator or preset.estimator)
-        for method in [m.strip() for m in args.methods.split(",")]:
-            entry = entries[method].on_dataset(name)
+    for name in datasets:
+        task = list(dict.fromkeys(j.task for j in jobs if j.dataset.name == name))[args.task]
+        for method in methods:
+            job = next(j for j in jobs if (j.dataset.name, j.task, j.outer_split,
+                                           j.method.name) == (name, task, args.split, method))
+            X, y, sd, y_true = load_task(job)
+            train, test = outer_split_indices(job, y_true, sd)
+            test = test[sd[test] < 0]
+            estimator = job_base_estimator(job)
+            grid = job.method.grid
             cls = get_method(method).cls
             n_src, n_tgt = int((sd[train] >= 0).sum()), int((sd[train] < 0).sum())
             print(f"\n## {name} {task}, {method}: {n_src} source + {n_tgt} target rows, "
@@ -94,16 +99,16 @@ def main(argv=None) -> int:
             print("| candidate | rows | exact acc | approx acc | diff (points) | exact CPU s "
                   "| approx CPU s |")
             print("|---|---|---|---|---|---|---|")
-            for params in ParameterGrid({k: list(v) for k, v in entry.grid.items()}):
-                shown = {k: v for k, v in params.items()
-                         if len(entry.grid[k]) > 1}
-                exact = make_da_pipeline(cls(**params, approx=False), estimator.build())
+            for params in ParameterGrid({k: list(v) for k, v in grid.items()}):
+                shown = {k: v for k, v in params.items() if len(grid[k]) > 1}
+                exact = make_da_pipeline(cls(**{**params, "approx": False}), estimator.build())
                 acc_e, cpu_e = _fit_score(exact, X[train], y[train], sd[train],
                                           X[test], y_true[test])
                 for rows in args.rows:
+                    # The grid may already set the size (the preset's approximation).
                     approx = make_da_pipeline(
-                        cls(**params, approx=True, random_state=0,
-                            **{SIZE_PARAM[method]: rows}), estimator.build())
+                        cls(**{**params, "approx": True, "random_state": 0,
+                               SIZE_PARAM[method]: rows}), estimator.build())
                     acc_a, cpu_a = _fit_score(approx, X[train], y[train], sd[train],
                                               X[test], y_true[test])
                     diff = 100 * (acc_a - acc_e)

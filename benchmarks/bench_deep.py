@@ -96,8 +96,18 @@ def load_office_googlenet():
         ) from None
 
 
+def preset_training(entry, args) -> dict:
+    """A preset dataset's ``training`` table as estimator parameters (lists of sizes as
+    tuples), with ``--epochs`` applied."""
+    training = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.training.items()}
+    if args.epochs:
+        training["n_epochs"] = args.epochs
+    return training
+
+
 def run_task(task_name, Xs, ys, Xt, yt, methods, training, args, rows):
     import shiftlab.deep as deep
+    from shiftlab.bench.definition import effective_training
 
     X = np.concatenate([Xs, Xt]).astype(np.float32)
     y = np.concatenate([ys, np.full(len(yt), -1)])
@@ -105,13 +115,8 @@ def run_task(task_name, Xs, ys, Xt, yt, methods, training, args, rows):
     source_model = None
     for name in methods:
         spec = deep.get_deep_method(name)
-        params = dict(training)
-        if params.get("optimizer") == "sgd":  # SKADA-Bench's per-method SGD changes
-            for key, value in spec.sgd_training.items():
-                if key == "lr_scale":
-                    params["lr"] = params["lr"] * value
-                else:
-                    params[key] = value
+        # SKADA-Bench's per-method SGD changes, as the runner applies them.
+        params = effective_training(training, spec.sgd_training)
         params.update(device=args.device, random_state=args.seed)
         if name == "TENT":
             params.pop("n_epochs", None)  # TENT's own default: one online pass
@@ -171,10 +176,7 @@ def run_digits_full(names, args, rows):
     from shiftlab.data.loaders import load_dataset
 
     entry = load_definition("deep-digits").datasets[0]
-    training = dict(entry.training)
-    training["input_shape"] = tuple(training["input_shape"])
-    if args.epochs:
-        training["n_epochs"] = args.epochs
+    training = preset_training(entry, args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = load_dataset(entry.name, **entry.options)
@@ -244,10 +246,7 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     if args.dataset in ("digits", "all"):
         entry = next(d for d in preset.datasets if d.name == "mnist_usps")
-        training = dict(entry.training)
-        training["input_shape"] = tuple(training["input_shape"])
-        if args.epochs:
-            training["n_epochs"] = args.epochs
+        training = preset_training(entry, args)
         cap = args.max_samples or entry.max_samples_per_domain
         domains = load_digits_jda()
         rng = np.random.default_rng(args.seed)
@@ -262,10 +261,7 @@ def main(argv=None) -> int:
         run_digits_full(names, args, rows)
     if args.dataset in ("office", "all"):
         entry = next(d for d in preset.datasets if d.name == "office_caltech10_googlenet")
-        training = dict(entry.training)
-        training["hidden_sizes"] = tuple(training["hidden_sizes"])
-        if args.epochs:
-            training["n_epochs"] = args.epochs
+        training = preset_training(entry, args)
         domains = load_office_googlenet()
         for src, tgt in (("amazon", "webcam"), ("webcam", "amazon")):
             (Xs, ys), (Xt, yt) = domains[src], domains[tgt]

@@ -130,6 +130,8 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
     if not methods_raw:
         raise chk.fail("methods", "give at least one [methods.NAME] table.")
     known_methods = [*BASELINES, *_known_methods()]
+    # What a method's dataset_grids / dataset_estimators may name.
+    dataset_names = list(dict.fromkeys([*(d.name for d in datasets), *known_ds]))
     methods = []
     for mname, body in methods_raw.items():
         where = f"methods.{mname}"
@@ -167,9 +169,7 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
             )
         chk.only_keys(body, {"grid", "max_samples_per_domain", "dataset_grids",
                              "dataset_estimators"}, where)
-        grid = _check_grid(chk, body.get("grid", {}), where, mname)
-        _check_method_params(chk, mname, grid, where)
-        dataset_names = list(dict.fromkeys([*(d.name for d in datasets), *known_ds]))
+        grid = _checked_grid(chk, body.get("grid", {}), where, mname)
         dataset_grids = _check_per_dataset(
             chk, body, "dataset_grids", where, dataset_names,
             lambda grid, at, method=mname: _checked_grid(chk, grid, at, method))
@@ -212,6 +212,7 @@ def _parse(data: dict, chk: _Checker) -> BenchmarkDefinition:
 
 
 def _checked_grid(chk, grid, where: str, method: str) -> dict:
+    """A method's grid, its keys and values checked against the method's parameters."""
     checked = _check_grid(chk, grid, where, method)
     _check_method_params(chk, method, checked, where)
     return checked

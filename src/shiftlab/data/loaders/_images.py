@@ -236,6 +236,12 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+#: SKADA-Bench's digit normalisation (torchvision's Normalize((0.1307,), (0.3081,))), and
+#: its deep benchmark's for USPS padded to 28x28 (Normalize((0.0806,), (0.2063,))).
+_SKADA_DIGIT_MEAN, _SKADA_DIGIT_STD = 0.1307, 0.3081
+_SKADA_PADDED_USPS_MEAN, _SKADA_PADDED_USPS_STD = 0.0806, 0.2063
+
+
 @register_dataset("mnist_usps_full", kind="catalog")
 def load_mnist_usps_full(
     data_home: PathLike = None,
@@ -328,8 +334,8 @@ def load_mnist_usps_full(
     images, usps = images.reshape(-1, n_features), usps.reshape(-1, n_features)
     if normalize == "skada":
         domains = {
-            "mnist": ((images - 0.1307) / 0.3081, mnist_y),
-            "usps": ((usps - 0.0806) / 0.2063, usps_y),
+            "mnist": ((images - _SKADA_DIGIT_MEAN) / _SKADA_DIGIT_STD, mnist_y),
+            "usps": ((usps - _SKADA_PADDED_USPS_MEAN) / _SKADA_PADDED_USPS_STD, usps_y),
         }
     else:
         domains = {
@@ -339,8 +345,7 @@ def load_mnist_usps_full(
     options = {"mnist_split": mnist_split, "usps_split": usps_split,
                "image_size": image_size, "usps_resize": usps_resize,
                "normalize": normalize}
-    files = {f.path: f.sha256 for f in info.files
-             if f.required or (mnist_split == "train" and f.filename in train_paths)}
+    files = {f.path: f.sha256 for f in info.files if f.required or f.filename in train_paths}
     return _dataset(info, domains, options, extra={"files": files})
 
 
@@ -370,8 +375,6 @@ def _mnist_training_files(info, mnist_split: str, data_home: PathLike, download:
         return "test", {}
 
 
-#: SKADA-Bench's digit normalisation (torchvision's Normalize((0.1307,), (0.3081,))).
-_SKADA_DIGIT_MEAN, _SKADA_DIGIT_STD = 0.1307, 0.3081
 
 
 def _pad_normalise_flatten(images: np.ndarray, pad: int) -> np.ndarray:
