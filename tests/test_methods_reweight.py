@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 from sklearn.base import clone
@@ -285,6 +287,55 @@ def test_nearest_neighbor_counts():
     np.testing.assert_allclose(w[:3], np.array([3, 2, 2]) * 3 / 7)
     ad = NearestNeighborReweight(n_neighbors=2).fit(X, y)
     assert np.isclose(ad.neighbor_counts_.sum(), 4.0)
+
+
+def _neighbor_counts(Xs, Xt, **params):
+    X = np.r_[Xs, Xt]
+    y = np.r_[np.arange(len(Xs)) % 2, -np.ones(len(Xt), dtype=int)]
+    return NearestNeighborReweight(**params).fit(X, y).neighbor_counts_
+
+
+def test_nearest_neighbor_ties_are_shared():
+    # Equally near to both source rows: half each.
+    np.testing.assert_allclose(_neighbor_counts([[0.0], [2.0]], [[1.0]]), [0.5, 0.5])
+    # k = 2: the nearest row gets 1/2, the two tied at the 2nd distance share the rest.
+    np.testing.assert_allclose(
+        _neighbor_counts([[0.0], [1.0], [-1.0]], [[0.0]], n_neighbors=2), [0.5, 0.25, 0.25])
+    # Exact duplicates of a source row are tied too.
+    np.testing.assert_allclose(
+        _neighbor_counts([[0.0], [0.0], [5.0]], [[0.1], [4.0]]), [0.5, 0.5, 1.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 4))
+def test_nearest_neighbor_weights_do_not_depend_on_source_order(seed, k):
+    """On integer data (ties everywhere), permuting the source rows permutes the counts."""
+    rng = np.random.default_rng(seed)
+    Xs = rng.integers(0, 3, size=(30, 3)).astype(float)
+    Xt = rng.integers(0, 3, size=(20, 3)).astype(float)
+    counts = _neighbor_counts(Xs, Xt, n_neighbors=k)
+    perm = rng.permutation(len(Xs))
+    np.testing.assert_allclose(_neighbor_counts(Xs[perm], Xt, n_neighbors=k), counts[perm],
+                               atol=1e-12)
+    assert np.isclose(counts.sum(), len(Xt))
+
+
+def test_nearest_neighbor_ties_on_one_hot_mushrooms():
+    """On one-hot Mushrooms most target rows have several nearest source rows; each
+    target row's unit is split equally among them (checked against all distances)."""
+    from sklearn.metrics import pairwise_distances
+
+    from shiftlab.data import load_dataset
+
+    ds = load_dataset("mushrooms")
+    Xs, _ = ds.domains["enlarging"]
+    Xt, _ = ds.domains["tapering"]
+    counts = _neighbor_counts(Xs, Xt)
+    dist = pairwise_distances(Xt, Xs)
+    tied = np.isclose(dist, dist.min(axis=1, keepdims=True))
+    assert np.mean(tied.sum(axis=1) > 1) > 0.5
+    np.testing.assert_allclose(counts, (tied / tied.sum(axis=1, keepdims=True)).sum(axis=0),
+                               atol=1e-9)
 
 
 def test_degenerate_weights_fall_back_to_uniform_with_warning():

@@ -1,0 +1,210 @@
+"""A preset cell against skada's own adapter, on the same rows, per final estimator.
+
+When a cell of ``bench_fidelity.py`` misses SKADA-Bench's published value, this script
+tells an implementation difference from a setting difference. For each method (one
+with a skada counterpart, ``MethodSpec.skada_name``), each task of the dataset and each
+outer split of the ``skada-bench`` preset, it fits on the outer-train rows
+
+* **skada**: skada's adapter, built from each candidate of the preset's grid on that
+  dataset, followed by each final estimator named in ``--finals`` (SKADA-Bench's
+  ``FinalEstimator`` names: ``LR`` = ``LogisticRegression()``, ``SVC`` =
+  ``SVC(probability=True)``, ``XGB`` = ``xgboost.XGBClassifier()``, which needs
+  ``pip install xgboost``; ``HGB`` = scikit-learn's ``HistGradientBoostingClassifier``,
+  the preset's stand-in for XGB); skada's own ``make_da_pipeline``, sample weights routed
+  to the estimator as SKADA-Bench does;
+* **shiftlab**: the same candidates with the preset's own base estimator, and with each
+  of those final estimators;
+
+and scores target accuracy on the target rows of the outer test part. Printed per
+(method, final estimator): the mean accuracy of each candidate, and the mean over
+splits of the best candidate of each split (a fit that fails counts as missing). That
+best-of-split value is an upper bound of what any selection (oracle included) can reach
+with that grid, so a published cell above it was not produced by that grid and
+estimator.
+
+Usage::
+
+    python benchmarks/bench_skada_check.py --dataset mushrooms \\
+        --methods NearestNeighborReweight,KMM --finals LR,SVC,HGB
+    python benchmarks/bench_skada_check.py --dataset mushrooms --methods KMM --splits 2
+
+SKADA-Bench pinned skada 0.4.0; the skada of the ``dev`` extra (0.6.0) gives the same
+values for the reweighting adapters on full Mushrooms (checked for NN RW and KMM).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # as the local executor's workers run
+
+import argparse  # noqa: E402
+import inspect  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from sklearn.model_selection import ParameterGrid  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FINALS = ("LR", "SVC", "XGB", "HGB")
+
+
+def final_estimator(name: str):
+    """SKADA-Bench's ``FinalEstimator`` by name, asking for the sample weights."""
+    import sklearn
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    if name == "LR":
+        estimator = LogisticRegression()
+    elif name == "SVC":
+        estimator = SVC(probability=True)
+    elif name == "HGB":
+        estimator = HistGradientBoostingClassifier()
+    elif name == "XGB":
+        try:
+            from xgboost import XGBClassifier
+        except ImportError as exc:
+            raise SystemExit(
+                "--finals XGB needs xgboost: pip install xgboost (or use HGB, the "
+                "preset's stand-in)."
+            ) from exc
+        estimator = XGBClassifier()
+    else:
+        raise SystemExit(f"unknown final estimator {name!r}; choose from {', '.join(FINALS)}")
+    with sklearn.config_context(enable_metadata_routing=True):
+        return estimator.set_fit_request(sample_weight=True)
+
+
+def skada_adapter(skada, spec, params: dict):
+    """skada's counterpart of a candidate: shiftlab's ``"none"`` is skada's ``None``;
+    parameters skada's class does not take are dropped (and returned)."""
+    cls = getattr(skada, spec.skada_name)
+    accepted = set(inspect.signature(cls).parameters)
+    kept = {k: (None if v == "none" else v) for k, v in params.items() if k in accepted}
+    return cls(**kept), sorted(set(params) - accepted)
+
+
+def _accuracy(pipe, fit_args, test_X, test_y, **predict_kw) -> float:
+    """Target accuracy, or NaN for a fit that fails (as SKADA-Bench scores a candidate
+    whose fit raises: e.g. libsvm refuses weights that leave one class)."""
+    X, y, sample_domain = fit_args
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pipe.fit(X, y, sample_domain=sample_domain)
+            return float(np.mean(pipe.predict(test_X, **predict_kw) == test_y))
+        except ValueError as exc:
+            print(f"  failed fit ({type(exc).__name__}: {str(exc)[:80]})", file=sys.stderr)
+            return float("nan")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="mushrooms")
+    parser.add_argument("--methods", default="NearestNeighborReweight,KMM,KLIEP")
+    parser.add_argument("--finals", default="LR,SVC,HGB",
+                        help=f"comma-separated, among {', '.join(FINALS)}")
+    parser.add_argument("--splits", type=int, default=None,
+                        help="outer splits per task (default: the preset's)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO / "src"))
+    sys.path.insert(0, str(REPO / "tests"))
+    from dataclasses import replace
+
+    import sklearn
+
+    from _skada import import_skada  # restores scikit-learn's routing flag after import
+    from shiftlab.bench.definition import load_definition
+    from shiftlab.bench.jobs import job_base_estimator, load_task, outer_split_indices
+    from shiftlab.bench.planner import plan_jobs
+    from shiftlab.methods import get_method, make_da_pipeline
+
+    skada = import_skada()
+    finals = [f.strip() for f in args.finals.split(",")]
+    for name in finals:
+        final_estimator(name)  # fail on a bad name or a missing xgboost before any work
+    methods = [m.strip() for m in args.methods.split(",")]
+    for method in methods:
+        if get_method(method).skada_name is None:
+            raise SystemExit(f"{method} has no skada counterpart (MethodSpec.skada_name).")
+    preset = load_definition("skada-bench")
+    jobs = plan_jobs(replace(
+        preset, datasets=tuple(d for d in preset.datasets if d.name == args.dataset),
+        methods=tuple(m for m in preset.methods if m.name in methods)))
+    if not jobs:
+        raise SystemExit(f"the skada-bench preset has no jobs for {args.dataset!r} and "
+                         f"{', '.join(methods)}.")
+    if args.splits is not None:
+        jobs = [j for j in jobs if j.outer_split < args.splits]
+    print(f"# {args.dataset}: skada {skada.__version__}, scikit-learn {sklearn.__version__}; "
+          "target accuracy on the outer test part, the preset's outer splits")
+    for method in methods:
+        spec = get_method(method)
+        mjobs = [j for j in jobs if j.method.name == method]
+        candidates = list(ParameterGrid({k: list(v) for k, v in mjobs[0].method.grid.items()}))
+        # (final, task) -> list over splits of per-candidate accuracies
+        acc: dict[tuple[str, str], list[list[float]]] = {}
+        dropped: set[str] = set()
+        for job in mjobs:
+            X, y, sd, y_true = load_task(job)
+            train, test = outer_split_indices(job, y_true, sd)
+            test = test[sd[test] < 0]
+            base = job_base_estimator(job)
+            ours = [_accuracy(make_da_pipeline(spec.cls(**p), base.build()),
+                              (X[train], y[train], sd[train]), X[test], y_true[test])
+                    for p in candidates]
+            acc.setdefault((f"shiftlab + {base.name} (preset)", job.task), []).append(ours)
+            for final in finals:
+                row = [_accuracy(make_da_pipeline(spec.cls(**p), final_estimator(final)),
+                                 (X[train], y[train], sd[train]), X[test], y_true[test])
+                       for p in candidates]
+                acc.setdefault((f"shiftlab + {final}", job.task), []).append(row)
+            for final in finals:
+                row = []
+                for p in candidates:
+                    adapter, gone = skada_adapter(skada, spec, p)
+                    dropped.update(gone)
+                    with sklearn.config_context(enable_metadata_routing=True):
+                        pipe = skada.make_da_pipeline(adapter, final_estimator(final))
+                        row.append(_accuracy(pipe, (X[train], y[train], sd[train]),
+                                             X[test], y_true[test], sample_domain=sd[test]))
+                acc.setdefault((f"skada + {final}", job.task), []).append(row)
+            print(f"  {method} {job.task} split {job.outer_split}: done", file=sys.stderr,
+                  flush=True)
+        shown = {k: [c[k] for c in candidates] for k in candidates[0]
+                 if len({repr(c[k]) for c in candidates}) > 1}
+        print(f"\n## {method} ({len(candidates)} candidates: {shown})")
+        if dropped:
+            print(f"(parameters skada's {spec.skada_name} does not take, dropped: "
+                  f"{', '.join(dropped)})")
+        print("| pipeline | task | splits | mean per candidate | best per split (mean) |")
+        print("|---|---|---|---|---|")
+        for (pipeline, task), rows in acc.items():
+            r = np.array(rows)
+            failed = int(np.isnan(r).sum())
+            print(f"| {pipeline} | {task} | {len(rows)} | "
+                  f"{' '.join(f'{v:.3f}' for v in np.nanmean(r, axis=0))} | "
+                  f"{np.nanmax(r, axis=1).mean():.3f} |" + (f" ({failed} failed fits)"
+                                                            if failed else ""))
+        # The grid SKADA-Bench's solvers declare by default crosses the candidates with
+        # every final estimator: its best per split is over all of them.
+        tasks = list(dict.fromkeys(t for _, t in acc))
+        for lib in ("shiftlab", "skada"):
+            acc.update({(f"{lib}, any final estimator", t): np.hstack(
+                [acc[(f"{lib} + {f}", t)] for f in finals]) for t in tasks})
+        print("\n| pipeline | best per split, mean over tasks |")
+        print("|---|---|")
+        for pipeline in dict.fromkeys(p for p, _ in acc):
+            per_task = [np.nanmax(np.array(acc[(pipeline, t)]), axis=1).mean() for t in tasks]
+            print(f"| {pipeline} | {np.mean(per_task):.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
