@@ -28,8 +28,10 @@ Usage::
         --methods NearestNeighborReweight,KMM --finals LR,SVC,HGB
     python benchmarks/bench_skada_check.py --dataset mushrooms --methods KMM --splits 2
 
-SKADA-Bench pinned skada 0.4.0; the skada of the ``dev`` extra (0.6.0) gives the same
-values for the reweighting adapters on full Mushrooms (checked for NN RW and KMM).
+It runs the skada installed (the ``dev`` extra pins 0.6.0). SKADA-Bench pinned 0.4.0,
+whose iterative solvers (KMM's Frank-Wolfe, stopped at ``max_iter``) may stop elsewhere:
+run the script in an environment with ``skada==0.4.0`` (and scikit-learn 1.5) to compare
+with the published run's code.
 """
 
 from __future__ import annotations
