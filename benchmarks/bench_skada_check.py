@@ -15,7 +15,8 @@ outer split of the ``skada-bench`` preset, it fits on the outer-train rows
 * **shiftlab**: the same candidates with the preset's own base estimator, and with each
   of those final estimators;
 
-and scores target accuracy on the target rows of the outer test part. Printed per
+and scores target accuracy on the target rows of the outer test part. A method the preset
+caps (``max_samples_per_domain``) is fitted on the same capped rows as in the preset. Printed per
 (method, final estimator): the mean accuracy of each candidate, and the mean over
 splits of the best candidate of each split (a fit that fails counts as missing). That
 best-of-split value is an upper bound of what any selection (oracle included) can reach
@@ -123,7 +124,12 @@ def main(argv=None) -> int:
 
     from _skada import import_skada  # restores scikit-learn's routing flag after import
     from shiftlab.bench.definition import load_definition
-    from shiftlab.bench.jobs import job_base_estimator, load_task, outer_split_indices
+    from shiftlab.bench.jobs import (
+        fit_indices,
+        job_base_estimator,
+        load_task,
+        outer_split_indices,
+    )
     from shiftlab.bench.planner import plan_jobs
     from shiftlab.methods import get_method, make_da_pipeline
 
@@ -156,6 +162,7 @@ def main(argv=None) -> int:
         for job in mjobs:
             X, y, sd, y_true = load_task(job)
             train, test = outer_split_indices(job, y_true, sd)
+            train = fit_indices(job, y, sd, train)  # the method's max_samples_per_domain
             test = test[sd[test] < 0]
             base = job_base_estimator(job)
             ours = [_accuracy(make_da_pipeline(spec.cls(**p), base.build()),
