@@ -461,6 +461,11 @@ class NearestNeighborReweight(_BaseReweightAdapter):
         return w, {"neighbor_counts_": counts}
 
 
+#: Relative tolerance of a tie between two distances. Looser than float rounding, since
+#: the radius query may compute a distance along another path than ``kneighbors``.
+_TIE_RTOL = 1e-7
+
+
 def _shared_neighbor_counts(nn, Xt, k: int, n_source: int) -> np.ndarray:
     """Each target row gives ``1 / k`` to each of its ``k`` nearest source rows; the
     source rows tied at its ``k``-th distance share equally what is left after the
@@ -468,23 +473,27 @@ def _shared_neighbor_counts(nn, Xt, k: int, n_source: int) -> np.ndarray:
 
     One extra neighbour tells which target rows have a tie at the ``k``-th distance (on
     continuous data, almost none); only those are queried again, by radius, grouped by
-    that distance.
+    that distance. A row whose radius query disagrees with ``kneighbors`` (rounding)
+    keeps its ``kneighbors`` answer.
     """
     if k >= n_source:  # every source row is a neighbour of every target row
         return np.full(n_source, len(Xt) / n_source)
     dist, idx = nn.kneighbors(Xt, n_neighbors=k + 1)
     kth = dist[:, k - 1]
-    tied = np.isclose(dist[:, k], kth, rtol=1e-9, atol=1e-12)
+    tied = np.isclose(dist[:, k], kth, rtol=_TIE_RTOL, atol=1e-12)
     counts = np.bincount(idx[~tied, :k].ravel(), minlength=n_source).astype(float)
     rows = np.flatnonzero(tied)
     # Rows with the same k-th distance share one radius query.
     for radius in np.unique(kth[rows]):
         group = rows[kth[rows] == radius]
         found_dist, found_idx = nn.radius_neighbors(
-            Xt[group], radius=radius * (1 + 1e-9) + 1e-12)
-        for d, i in zip(found_dist, found_idx, strict=True):
-            at_kth = np.isclose(d, radius, rtol=1e-9, atol=1e-12)
-            nearer = i[~at_kth]
+            Xt[group], radius=radius * (1 + 2 * _TIE_RTOL) + 1e-12)
+        for row, d, i in zip(group, found_dist, found_idx, strict=True):
+            at_kth = np.isclose(d, radius, rtol=_TIE_RTOL, atol=1e-12)
+            nearer = i[~at_kth & (d < radius)]
+            if nearer.size >= k or at_kth.sum() < 2:
+                counts[idx[row, :k]] += 1.0
+                continue
             counts[nearer] += 1.0
             counts[i[at_kth]] += (k - nearer.size) / at_kth.sum()
     return counts / k
