@@ -46,6 +46,7 @@ import argparse  # noqa: E402
 import inspect  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -56,19 +57,17 @@ FINALS = ("LR", "SVC", "XGB", "HGB")
 
 
 def final_estimator(name: str):
-    """SKADA-Bench's ``FinalEstimator`` by name, asking for the sample weights."""
+    """SKADA-Bench's ``FinalEstimator`` by name, asking for the sample weights. SVC is
+    built as the preset builds it (``EstimatorSpec.build``: ``SVC(probability=True)``, or
+    its replacement on scikit-learn >= 1.11)."""
     import sklearn
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import SVC
 
-    if name == "LR":
-        estimator = LogisticRegression()
-    elif name == "SVC":
-        estimator = SVC(probability=True)
-    elif name == "HGB":
-        estimator = HistGradientBoostingClassifier()
-    elif name == "XGB":
+    from shiftlab.bench.definition import EstimatorSpec
+
+    specs = {"LR": EstimatorSpec("LogisticRegression", {}, standardize=False),
+             "SVC": EstimatorSpec("SVC", {"probability": True}, standardize=False),
+             "HGB": EstimatorSpec("HistGradientBoostingClassifier", {}, standardize=False)}
+    if name == "XGB":
         try:
             from xgboost import XGBClassifier
         except ImportError as exc:
@@ -77,6 +76,8 @@ def final_estimator(name: str):
                 "preset's stand-in)."
             ) from exc
         estimator = XGBClassifier()
+    elif name in specs:
+        estimator = specs[name].build()
     else:
         raise SystemExit(f"unknown final estimator {name!r}; choose from {', '.join(FINALS)}")
     with sklearn.config_context(enable_metadata_routing=True):
@@ -85,18 +86,32 @@ def final_estimator(name: str):
 
 def skada_adapter(skada, spec, params: dict):
     """skada's counterpart of a candidate: shiftlab's ``"none"`` is skada's ``None``;
-    parameters skada's class does not take are dropped (and returned)."""
+    parameters skada's class does not take are left out."""
     cls = getattr(skada, spec.skada_name)
     accepted = set(inspect.signature(cls).parameters)
-    kept = {k: (None if v == "none" else v) for k, v in params.items() if k in accepted}
-    return cls(**kept), sorted(set(params) - accepted)
+    return cls(**{k: (None if v == "none" else v) for k, v in params.items() if k in accepted})
 
 
-def _accuracy(pipe, fit_args, test_X, test_y, **predict_kw) -> float:
-    """Target accuracy, or NaN for a fit that fails (as SKADA-Bench scores a candidate
-    whose fit raises: e.g. libsvm refuses weights that leave one class)."""
-    X, y, sample_domain = fit_args
-    with warnings.catch_warnings():
+def _pipeline(lib: str, skada, spec, params: dict, final):
+    """One candidate's pipeline, shiftlab's or skada's adapter followed by ``final``."""
+    if lib == "skada":
+        return skada.make_da_pipeline(skada_adapter(skada, spec, params), final)
+    from shiftlab.methods import make_da_pipeline
+
+    return make_da_pipeline(spec.cls(**params), final)
+
+
+def _accuracy(pipe, train, test, *, skada_routing: bool = False) -> float:
+    """Target accuracy on ``test`` of ``pipe`` fitted on ``train`` (each ``X, y,
+    sample_domain``), or NaN for a fit that fails (as SKADA-Bench scores a candidate
+    whose fit raises: e.g. libsvm refuses weights that leave one class). skada's
+    pipelines run with metadata routing on and get the test rows' domains."""
+    import sklearn
+
+    (X, y, sample_domain), (test_X, test_y, test_domain) = train, test
+    predict_kw = {"sample_domain": test_domain} if skada_routing else {}
+    with warnings.catch_warnings(), sklearn.config_context(
+            enable_metadata_routing=skada_routing):
         warnings.simplefilter("ignore")
         try:
             pipe.fit(X, y, sample_domain=sample_domain)
@@ -131,7 +146,7 @@ def main(argv=None) -> int:
         outer_split_indices,
     )
     from shiftlab.bench.planner import plan_jobs
-    from shiftlab.methods import get_method, make_da_pipeline
+    from shiftlab.methods import get_method
 
     skada = import_skada()
     finals = [f.strip() for f in args.finals.split(",")]
@@ -156,34 +171,29 @@ def main(argv=None) -> int:
         spec = get_method(method)
         mjobs = [j for j in jobs if j.method.name == method]
         candidates = list(ParameterGrid({k: list(v) for k, v in mjobs[0].method.grid.items()}))
-        # (final, task) -> list over splits of per-candidate accuracies
+        dropped = sorted(set(candidates[0]) - set(inspect.signature(
+            getattr(skada, spec.skada_name)).parameters))
+        # (pipeline, task) -> list over splits of per-candidate accuracies
         acc: dict[tuple[str, str], list[list[float]]] = {}
-        dropped: set[str] = set()
         for job in mjobs:
             X, y, sd, y_true = load_task(job)
             train, test = outer_split_indices(job, y_true, sd)
             train = fit_indices(job, y, sd, train)  # the method's max_samples_per_domain
             test = test[sd[test] < 0]
+            fit_rows = (X[train], y[train], sd[train])
+            test_rows = (X[test], y_true[test], sd[test])
             base = job_base_estimator(job)
-            ours = [_accuracy(make_da_pipeline(spec.cls(**p), base.build()),
-                              (X[train], y[train], sd[train]), X[test], y_true[test])
-                    for p in candidates]
-            acc.setdefault((f"shiftlab + {base.name} (preset)", job.task), []).append(ours)
-            for final in finals:
-                row = [_accuracy(make_da_pipeline(spec.cls(**p), final_estimator(final)),
-                                 (X[train], y[train], sd[train]), X[test], y_true[test])
-                       for p in candidates]
-                acc.setdefault((f"shiftlab + {final}", job.task), []).append(row)
-            for final in finals:
-                row = []
-                for p in candidates:
-                    adapter, gone = skada_adapter(skada, spec, p)
-                    dropped.update(gone)
-                    with sklearn.config_context(enable_metadata_routing=True):
-                        pipe = skada.make_da_pipeline(adapter, final_estimator(final))
-                        row.append(_accuracy(pipe, (X[train], y[train], sd[train]),
-                                             X[test], y_true[test], sample_domain=sd[test]))
-                acc.setdefault((f"skada + {final}", job.task), []).append(row)
+            # (row name, library, maker of a fresh final estimator)
+            variants = [(f"shiftlab + {base.name} (preset)", "shiftlab", base.build),
+                        *[(f"shiftlab + {f}", "shiftlab", partial(final_estimator, f))
+                          for f in finals],
+                        *[(f"skada + {f}", "skada", partial(final_estimator, f))
+                          for f in finals]]
+            for name, lib, make_final in variants:
+                acc.setdefault((name, job.task), []).append(
+                    [_accuracy(_pipeline(lib, skada, spec, p, make_final()), fit_rows,
+                               test_rows, skada_routing=lib == "skada")
+                     for p in candidates])
             print(f"  {method} {job.task} split {job.outer_split}: done", file=sys.stderr,
                   flush=True)
         shown = {k: [c[k] for c in candidates] for k in candidates[0]

@@ -320,6 +320,7 @@ def test_nearest_neighbor_weights_do_not_depend_on_source_order(seed, k):
     assert np.isclose(counts.sum(), len(Xt))
 
 
+@pytest.mark.data
 def test_nearest_neighbor_ties_on_one_hot_mushrooms():
     """On one-hot Mushrooms most target rows have several nearest source rows; each
     target row's unit is split equally among them (checked against all distances)."""

@@ -375,8 +375,6 @@ def _mnist_training_files(info, mnist_split: str, data_home: PathLike, download:
         return "test", {}
 
 
-
-
 def _pad_normalise_flatten(images: np.ndarray, pad: int) -> np.ndarray:
     """SKADA-Bench's digit transform: zero padding (torchvision's Pad, applied to the
     [0, 1] pixels), then Normalize((0.1307,), (0.3081,)), then one row per image."""
